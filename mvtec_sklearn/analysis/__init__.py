@@ -1,0 +1,3 @@
+"""The dataset exploration report."""
+
+__all__ = []

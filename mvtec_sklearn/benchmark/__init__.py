@@ -1,0 +1,3 @@
+"""The benchmark runner, model registry and report writer."""
+
+__all__ = []

@@ -1,0 +1,94 @@
+"""The ``mvtec-sklearn`` command.
+
+Sub-commands
+------------
+``benchmark``  every category x every model, writes results.csv, a Markdown report and plots
+``models``     list the model registry
+``summary``    the dataset exploration report (tables, plots, report.md)
+``generate``   write the synthetic MVTec-format dataset to a folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mvtec-sklearn",
+        description="scikit-learn-compatible visual anomaly detection on MVTec AD-style data.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("benchmark", help="run every category x every model and write a report")
+    bench.add_argument("--root", default=None, help="MVTec AD folder (default: built-in synthetic data)")
+    bench.add_argument("--categories", nargs="+", default=None, help="categories to run (default: all found)")
+    bench.add_argument("--models", nargs="+", default=None, help="registry names (default: the representative set)")
+    bench.add_argument("--out", default="mvtec_results", help="output folder (default: %(default)s)")
+    bench.add_argument("--n-jobs", type=int, default=1, help="parallel jobs (default: %(default)s)")
+    bench.add_argument("--backend", choices=["loky", "dask"], default=None, help="parallel backend")
+    bench.add_argument("--scheduler", default=None, help="Dask scheduler address (with --backend dask)")
+    bench.add_argument("--image-size", type=int, default=None, help="side length images are resized to")
+    bench.add_argument("--cache-dir", default=None, help="feature cache folder (default: OUT/cache)")
+    bench.add_argument("--random-state", type=int, default=0)
+
+    sub.add_parser("models", help="list the model registry")
+
+    summ = sub.add_parser("summary", help="write the dataset exploration report")
+    summ.add_argument("root", nargs="?", default=None, help="MVTec AD folder (default: built-in synthetic data)")
+    summ.add_argument("--categories", nargs="+", default=None)
+    summ.add_argument("--out", default="mvtec_summary", help="output folder (default: %(default)s)")
+    summ.add_argument("--n-jobs", type=int, default=1)
+
+    gen = sub.add_parser("generate", help="write the synthetic MVTec-format dataset")
+    gen.add_argument("root", help="folder to write into")
+    gen.add_argument("--categories", nargs="+", default=None)
+    gen.add_argument("--image-size", type=int, default=None)
+    gen.add_argument("--random-state", type=int, default=0)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``mvtec-sklearn`` console script."""
+    args = _build_parser().parse_args(argv)
+    if args.command == "benchmark":
+        from mvtec_sklearn.benchmark import run_benchmark
+
+        run_benchmark(
+            root=args.root,
+            categories=args.categories,
+            models=args.models,
+            out=args.out,
+            n_jobs=args.n_jobs,
+            backend=args.backend,
+            scheduler=args.scheduler,
+            image_size=args.image_size,
+            cache_dir=args.cache_dir,
+            random_state=args.random_state,
+            verbose=True,
+        )
+    elif args.command == "models":
+        from mvtec_sklearn.benchmark import list_models
+
+        print(list_models().to_string(index=False))
+    elif args.command == "summary":
+        from mvtec_sklearn.analysis import write_summary_report
+
+        path = write_summary_report(
+            root=args.root, categories=args.categories, out=args.out, n_jobs=args.n_jobs, verbose=True
+        )
+        print(f"Report written to {path}")
+    elif args.command == "generate":
+        from mvtec_sklearn.datasets import make_mvtec_like
+
+        kwargs = {"categories": args.categories, "random_state": args.random_state}
+        if args.image_size is not None:
+            kwargs["image_size"] = args.image_size
+        make_mvtec_like(args.root, **{k: v for k, v in kwargs.items() if v is not None})
+        print(f"Synthetic MVTec-format dataset written to {args.root}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""The one image / mask decoding function and image-batch validation.
+
+Everything in the package that reads a picture from disk goes through
+:func:`read_image` (and :func:`read_mask`, which is :func:`read_image` plus
+binarisation), so that PNG, JPEG, BMP and TIFF files with 1, 3 or 4 channels
+and 8 or 16 bits are handled the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["read_image", "read_mask", "load_images", "is_path_sequence"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Scale an integer or float array of any depth to uint8."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.integer):
+        # 16-bit (and 32-bit "I" mode) PNG/TIFF: scale by the type's range.
+        maxval = 65535 if arr.max(initial=0) > 255 or arr.dtype in (np.uint16, np.int32) else 255
+        return np.clip(np.round(arr.astype(np.float64) * (255.0 / maxval)), 0, 255).astype(np.uint8)
+    # float TIFF: assume [0, 1]
+    return np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def read_image(path, size=None, mode="keep", resample="bilinear"):
+    """Decode one image file into a uint8 array.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Image file (PNG, JPEG, BMP or TIFF; 1-channel, RGB, RGBA, 16-bit).
+    size : int or (int, int) or None, default=None
+        Output ``(height, width)``; an int gives a square. ``None`` keeps the
+        file's size.
+    mode : {"keep", "RGB", "L"}, default="keep"
+        ``"keep"`` returns (H, W) for single-channel files and (H, W, 3) for
+        colour files (alpha is dropped); ``"RGB"`` always returns (H, W, 3);
+        ``"L"`` always returns (H, W) luminance (ITU-R 601-2, as PIL).
+    resample : {"bilinear", "nearest", "bicubic"}, default="bilinear"
+        Interpolation used when ``size`` is given.
+
+    Returns
+    -------
+    image : ndarray of uint8, shape (H, W) or (H, W, 3)
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is not a readable image (corrupt, truncated or another
+        format); the message names the file.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from PIL import Image
+    >>> from mvtec_sklearn.datasets import read_image
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.png")
+    >>> Image.fromarray(np.zeros((8, 6), np.uint8)).save(path)
+    >>> read_image(path).shape, read_image(path, mode="RGB", size=4).shape
+    ((8, 6), (4, 4, 3))
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Image file not found: {path!r}")
+    if mode not in ("keep", "RGB", "L"):
+        raise ValueError(f"mode must be 'keep', 'RGB' or 'L', got {mode!r}")
+    resample_map = {
+        "bilinear": Image.Resampling.BILINEAR,
+        "nearest": Image.Resampling.NEAREST,
+        "bicubic": Image.Resampling.BICUBIC,
+    }
+    if resample not in resample_map:
+        raise ValueError(f"resample must be one of {sorted(resample_map)}, got {resample!r}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                arr = _to_uint8(np.asarray(img))
+                img = Image.fromarray(arr, mode="L")
+            elif img.mode in ("RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "1", "RGBX"):
+                img = img.convert("L" if img.mode in ("LA", "1") else "RGB")
+            elif img.mode not in ("L", "RGB"):
+                img = img.convert("RGB")
+            if mode == "RGB" and img.mode != "RGB":
+                img = img.convert("RGB")
+            elif mode == "L" and img.mode != "L":
+                img = img.convert("L")
+            if size is not None:
+                h, w = (size, size) if np.isscalar(size) else tuple(size)
+                if (img.height, img.width) != (h, w):
+                    img = img.resize((int(w), int(h)), resample_map[resample])
+            arr = np.asarray(img, dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"Cannot decode image file {path!r}: {exc}") from exc
+    return arr
+
+
+def read_mask(path, size=None):
+    """Decode a ground-truth mask file into a bool array (white = defect).
+
+    Uses :func:`read_image` (nearest-neighbour resizing) and binarises with
+    ``> 0``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Mask file.
+    size : int or (int, int) or None, default=None
+        Output ``(height, width)``.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (H, W)
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from PIL import Image
+    >>> from mvtec_sklearn.datasets import read_mask
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.png")
+    >>> Image.fromarray(np.eye(4, dtype=np.uint8) * 255).save(path)
+    >>> int(read_mask(path).sum())
+    4
+    """
+    return read_image(path, size=size, mode="L", resample="nearest") > 0
+
+
+def is_path_sequence(X) -> bool:
+    """Return True when ``X`` is a non-array sequence of str / PathLike."""
+    if isinstance(X, (str, os.PathLike)):
+        return False
+    if isinstance(X, np.ndarray):
+        return X.dtype.kind in ("U", "S", "O") and X.ndim == 1 and all(
+            isinstance(p, (str, os.PathLike)) for p in X
+        )
+    if hasattr(X, "tolist") and not isinstance(X, np.ndarray):  # pandas Series
+        X = X.tolist()
+    return isinstance(X, Sequence) and len(X) > 0 and all(
+        isinstance(p, (str, os.PathLike)) for p in X
+    )
+
+
+def load_images(X, size=None, channels="keep", dtype=np.float32):
+    """Validate images given as paths or an array and return one float array.
+
+    This is the input contract of every image-input estimator (DESIGN.md):
+    a sequence of file paths, or an ndarray of shape (n, H, W, C) or
+    (n, H, W), uint8 in 0-255 or float in [0, 1], RGB channel order.
+
+    Parameters
+    ----------
+    X : sequence of str / os.PathLike, or ndarray
+        Images.
+    size : int or (int, int) or None, default=None
+        Resize every image to ``(H, W)`` (bilinear). Required when paths of
+        different sizes are mixed.
+    channels : {"keep", 1, 3}, default="keep"
+        ``1`` converts to luminance, ``3`` repeats grayscale to RGB (alpha is
+        always dropped). ``"keep"`` returns what the input has (a grayscale
+        image gets a channel axis of length 1).
+    dtype : numpy dtype, default=np.float32
+        Output dtype; values are in [0, 1].
+
+    Returns
+    -------
+    images : ndarray, shape (n, H, W, C), values in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        Empty input, wrong number of dimensions, values out of range, or
+        images of different sizes without ``size``.
+    FileNotFoundError
+        A path that does not exist.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mvtec_sklearn.datasets import load_images
+    >>> load_images(np.zeros((2, 8, 8), np.uint8), channels=3).shape
+    (2, 8, 8, 3)
+    """
+    if channels not in ("keep", 1, 3):
+        raise ValueError(f"channels must be 'keep', 1 or 3, got {channels!r}")
+    if size is not None:
+        size = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
+    if is_path_sequence(X):
+        mode = {"keep": "keep", 1: "L", 3: "RGB"}[channels]
+        imgs = [read_image(p, mode=mode) for p in X]
+        if channels == "keep" and len({im.ndim for im in imgs}) > 1:
+            imgs = [np.repeat(im[..., None], 3, axis=2) if im.ndim == 2 else im for im in imgs]
+        if size is None and len({im.shape for im in imgs}) > 1:
+            raise ValueError(
+                f"Images have different sizes {sorted({im.shape for im in imgs})}; "
+                "pass size= to resize them."
+            )
+        # Resize exactly as arrays are resized, so that paths and arrays agree.
+        return np.concatenate(
+            [load_images(im[None], size=size, channels=channels, dtype=dtype) for im in imgs]
+        )
+
+    if isinstance(X, (str, os.PathLike)):
+        raise ValueError(
+            "Expected a sequence of image paths or an array of images, got a single path "
+            f"{os.fspath(X)!r}; wrap it in a list."
+        )
+    if isinstance(X, (list, tuple)) and len(X) == 0:
+        raise ValueError("Found an empty sequence of images; at least one image is required.")
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"Cannot convert input to an image array: {exc}") from exc
+    if arr.dtype == object or arr.dtype.kind in ("U", "S"):
+        raise ValueError(
+            "Expected image paths (str / PathLike) or a numeric array of images; "
+            f"got an array of dtype {arr.dtype}."
+        )
+    if arr.size == 0 or arr.shape[0] == 0:
+        raise ValueError(f"Found an empty image array of shape {arr.shape}.")
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4:
+        raise ValueError(
+            "Expected images of shape (n, H, W) or (n, H, W, C), got an array with "
+            f"{arr.ndim - (1 if np.asarray(X).ndim == 3 else 0)} dimensions and shape "
+            f"{np.asarray(X).shape}."
+        )
+    if arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"Expected 1, 3 or 4 channels in the last axis, got shape {arr.shape}."
+        )
+    if arr.dtype == np.uint8:
+        out = arr.astype(dtype) / dtype(255.0)
+    elif arr.dtype.kind in "iu":
+        if arr.min() < 0 or arr.max() > 255:
+            raise ValueError("Integer images must be in 0-255.")
+        out = arr.astype(dtype) / dtype(255.0)
+    elif arr.dtype.kind == "f" or arr.dtype == bool:
+        out = arr.astype(dtype, copy=True)
+        if not np.all(np.isfinite(out)):
+            raise ValueError("Images contain NaN or infinite values.")
+        if out.min() < 0.0 or out.max() > 1.0:
+            raise ValueError(
+                "Float images must be in [0, 1] (uint8 images in 0-255); got values in "
+                f"[{float(out.min()):.3g}, {float(out.max()):.3g}]."
+            )
+    else:
+        raise ValueError(f"Unsupported image dtype {arr.dtype}.")
+    if out.shape[-1] == 4:
+        out = out[..., :3]
+    if channels == 3 and out.shape[-1] == 1:
+        out = np.repeat(out, 3, axis=-1)
+    elif channels == 1 and out.shape[-1] == 3:
+        out = (out @ np.asarray([0.299, 0.587, 0.114], dtype=out.dtype))[..., None]
+    if size is not None and out.shape[1:3] != size:
+        out = _resize_batch(out, size).astype(dtype, copy=False)
+    return out
+
+
+def _resize_batch(images: np.ndarray, size) -> np.ndarray:
+    """Bilinear resize of a float (n, H, W, C) batch (antialiased, like PIL)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
+    t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return t.clamp_(0.0, 1.0).permute(0, 2, 3, 1).numpy()

@@ -1,0 +1,3 @@
+"""Outlier detectors following scikit-learn's score convention."""
+
+__all__ = []

@@ -1,0 +1,1 @@
+"""Pure torch ``nn.Module`` building blocks used by the scikit-learn wrappers."""

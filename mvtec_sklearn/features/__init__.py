@@ -1,0 +1,3 @@
+"""Transformers from images to 2-D features."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Image and pixel metrics, scorers for GridSearchCV."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Cross-validation that trains on normal samples only."""
+
+__all__ = []

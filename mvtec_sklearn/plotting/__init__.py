@@ -1,0 +1,3 @@
+"""Display objects and benchmark figures."""
+
+__all__ = []
