@@ -1,5 +1,48 @@
 """Reading MVTec AD, the torch Dataset, the cache and the synthetic generator."""
 
+from ._cache import CACHE_VERSION, DatasetCache, load_cache, save_cache
 from ._io import load_images, read_image, read_mask
+from ._mvtec import (
+    CATEGORIES,
+    CATEGORY_GROUPS,
+    OBJECT_CATEGORIES,
+    TEXTURE_CATEGORIES,
+    list_categories,
+    load_masks,
+    load_mvtec,
+)
+from ._synthetic import GENERATOR_VERSION, make_mvtec_like, synthetic_defect_types, synthetic_root
 
-__all__ = ["load_images", "read_image", "read_mask"]
+__all__ = [
+    "CACHE_VERSION",
+    "CATEGORIES",
+    "CATEGORY_GROUPS",
+    "DatasetCache",
+    "GENERATOR_VERSION",
+    "MVTecDataset",
+    "OBJECT_CATEGORIES",
+    "TEXTURE_CATEGORIES",
+    "collate_with_provenance",
+    "list_categories",
+    "load_cache",
+    "load_images",
+    "load_masks",
+    "load_mvtec",
+    "make_mvtec_like",
+    "read_image",
+    "read_mask",
+    "save_cache",
+    "synthetic_defect_types",
+    "synthetic_root",
+]
+
+
+def __getattr__(name):
+    # torch is imported only when the torch Dataset is asked for, so that
+    # reading, generating and analysing data (and joblib workers doing it)
+    # start without paying for the torch import.
+    if name in ("MVTecDataset", "collate_with_provenance"):
+        from . import _torch_dataset
+
+        return getattr(_torch_dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
