@@ -1,7 +1,7 @@
 """Reading MVTec AD, the torch Dataset, the cache and the synthetic generator."""
 
 from ._cache import CACHE_VERSION, DatasetCache, load_cache, save_cache
-from ._io import load_images, read_image, read_mask
+from ._io import check_image_input, is_path_sequence, load_images, read_image, read_mask
 from ._mvtec import (
     CATEGORIES,
     CATEGORY_GROUPS,
@@ -22,7 +22,9 @@ __all__ = [
     "MVTecDataset",
     "OBJECT_CATEGORIES",
     "TEXTURE_CATEGORIES",
+    "check_image_input",
     "collate_with_provenance",
+    "is_path_sequence",
     "list_categories",
     "load_cache",
     "load_images",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["read_image", "read_mask", "load_images", "is_path_sequence"]
+__all__ = ["read_image", "read_mask", "load_images", "is_path_sequence", "check_image_input"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -143,18 +143,82 @@ def read_mask(path, size=None):
 
 
 def is_path_sequence(X) -> bool:
-    """Return True when ``X`` is a non-array sequence of str / PathLike."""
-    if isinstance(X, (str, os.PathLike)):
+    """True when ``X`` is a non-empty sequence (list, tuple, 1-D array, Series) of paths.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mvtec_sklearn.datasets import is_path_sequence
+    >>> is_path_sequence(["a.png", "b.png"]), is_path_sequence(np.zeros((2, 4, 4)))
+    (True, False)
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
         return False
-    if isinstance(X, np.ndarray):
-        return X.dtype.kind in ("U", "S", "O") and X.ndim == 1 and all(
-            isinstance(p, (str, os.PathLike)) for p in X
-        )
-    if hasattr(X, "tolist") and not isinstance(X, np.ndarray):  # pandas Series
+    if isinstance(X, np.ndarray) and (X.ndim != 1 or X.dtype.kind not in "USO"):
+        return False
+    if hasattr(X, "tolist") and not isinstance(X, np.ndarray):  # pandas Series / Index
         X = X.tolist()
-    return isinstance(X, Sequence) and len(X) > 0 and all(
-        isinstance(p, (str, os.PathLike)) for p in X
-    )
+    try:
+        return len(X) > 0 and all(isinstance(p, (str, os.PathLike)) for p in X)
+    except TypeError:
+        return False
+
+
+def check_image_input(X):
+    """Check images given as paths or an array without decoding them.
+
+    Paths are checked for existence; arrays for emptiness, number of
+    dimensions, channel count and dtype. Anything invalid is handed to
+    :func:`load_images`, whose error message names the problem, so every
+    estimator reports bad input in the same words.
+
+    Parameters
+    ----------
+    X : sequence of str / os.PathLike, or array-like of images
+
+    Returns
+    -------
+    paths : list of str or None
+        The file paths, when ``X`` is a sequence of paths.
+    array : ndarray or None
+        The images, when ``X`` is an array (unconverted: uint8 or float).
+
+    Raises
+    ------
+    FileNotFoundError
+        A path that does not exist.
+    ValueError
+        Empty input, wrong number of dimensions or channels, or a non-numeric array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mvtec_sklearn.datasets import check_image_input
+    >>> paths, array = check_image_input(np.zeros((2, 8, 8, 3), np.uint8))
+    >>> paths is None, array.shape
+    (True, (2, 8, 8, 3))
+    """
+    if is_path_sequence(X):
+        paths = [os.fspath(p) for p in X]
+        for path in paths:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"Image file not found: {path!r}")
+        return paths, None
+    if isinstance(X, (str, os.PathLike)) or (isinstance(X, (list, tuple)) and len(X) == 0):
+        load_images(X)  # raises the package's error for a bare path / an empty sequence
+    try:
+        arr = np.asarray(X)
+    except ValueError:  # ragged nested sequences
+        arr = None
+    if (
+        arr is None
+        or arr.dtype.kind not in "biuf"
+        or arr.ndim not in (3, 4)
+        or arr.size == 0
+        or (arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4))
+    ):
+        load_images(X)  # raises a ValueError that names the problem
+    return None, arr
 
 
 def load_images(X, size=None, channels="keep", dtype=np.float32):
