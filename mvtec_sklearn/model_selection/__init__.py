@@ -1,3 +1,12 @@
-"""Cross-validation that trains on normal samples only."""
+"""Cross-validation that trains on normal samples only.
 
-__all__ = []
+Importing this subpackage also imports :mod:`mvtec_sklearn.metrics`, which
+registers the scorer names ``"image_auroc"``, ``"aupr"`` and ``"f1_max"`` with
+scikit-learn, so that ``GridSearchCV(..., scoring="image_auroc",
+cv=NormalOnlyKFold(3))`` works whichever of the two is imported.
+"""
+
+from .. import metrics  # noqa: F401  (registers the scorer names, see above)
+from ._split import NormalOnlyKFold, normal_only_train_test_split
+
+__all__ = ["NormalOnlyKFold", "normal_only_train_test_split"]

@@ -1,0 +1,231 @@
+"""Exact k-nearest-neighbour distance detector (chunked torch matrix products)."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..utils import resolve_device
+from ._base import BaseDetector
+
+__all__ = ["KNNDetector"]
+
+
+def _knn_distances(query, train, n_neighbors, metric, batch_size, exclude_self=False):
+    """Distances from each query row to its ``n_neighbors`` nearest training rows.
+
+    Exact brute-force search: the query rows are processed ``batch_size`` at a time,
+    each chunk's distance matrix to the whole training set is one matrix product
+    (``||a||^2 + ||b||^2 - 2 a.b`` for the Euclidean metrics, ``1 - a.b`` of
+    unit vectors for cosine), and :func:`torch.topk` keeps the smallest.
+
+    Parameters
+    ----------
+    query, train : torch.Tensor of shape (n_query, d) and (n_train, d)
+        On the same device, with the same floating dtype.
+    n_neighbors : int
+        Number of neighbours, at most ``n_train`` (``n_train - 1`` with
+        ``exclude_self``).
+    metric : {"euclidean", "sqeuclidean", "cosine", "manhattan"}
+    batch_size : int
+        Query rows per distance-matrix chunk.
+    exclude_self : bool
+        ``query`` is ``train``: row ``i`` never counts training row ``i`` as a
+        neighbour (exactly one match, by index, so duplicates still count).
+
+    Returns
+    -------
+    torch.Tensor of shape (n_query, n_neighbors)
+        Sorted ascending.
+    """
+    import torch
+
+    if metric == "cosine":
+        query = torch.nn.functional.normalize(query, dim=1)
+        train = query if exclude_self else torch.nn.functional.normalize(train, dim=1)
+    if metric in ("euclidean", "sqeuclidean"):
+        train_sq = (train * train).sum(dim=1)
+    train_t = train.T
+    chunks = []
+    for start in range(0, query.shape[0], batch_size):
+        q = query[start : start + batch_size]
+        if metric in ("euclidean", "sqeuclidean"):
+            dist = torch.addmm(train_sq, q, train_t, alpha=-2.0)
+            dist.add_((q * q).sum(dim=1, keepdim=True)).clamp_(min=0.0)
+        elif metric == "cosine":
+            dist = torch.addmm(torch.ones((), dtype=q.dtype, device=q.device), q, train_t, alpha=-1.0)
+            dist.clamp_(min=0.0)
+        else:
+            dist = torch.cdist(q, train, p=1.0)
+        if exclude_self:
+            rows = torch.arange(q.shape[0], device=q.device)
+            dist[rows, rows + start] = float("inf")
+        nearest = torch.topk(dist, n_neighbors, dim=1, largest=False, sorted=True).values
+        chunks.append(nearest.sqrt_() if metric == "euclidean" else nearest)
+    return torch.cat(chunks)
+
+
+class KNNDetector(BaseDetector):
+    """Anomaly score = distance to the k nearest training samples.
+
+    An exact nearest-neighbour search in torch: chunked matrix products and
+    :func:`torch.topk` (no Python loop over samples), on the CPU or a GPU.
+    ``score_samples`` is the opposite of the aggregated distance (higher = more
+    normal). The training scores that set ``offset_`` are leave-one-out: each
+    training sample's own match is excluded (exactly one, by index, so
+    duplicated training rows still see each other at distance 0). The
+    threshold is therefore calibrated for *unseen* samples: a fresh normal
+    sample is flagged with probability about ``contamination``, whereas
+    ``predict`` on the training set itself, where every sample finds itself at
+    distance 0, flags fewer.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Number of neighbours. When it is at least the number of training
+        samples, ``n_samples - 1`` neighbours are used (with a warning) and
+        recorded in ``n_neighbors_``, as :class:`~sklearn.neighbors.LocalOutlierFactor`
+        does.
+    method : {"mean", "max", "median"}, default="mean"
+        How the ``n_neighbors`` distances are aggregated: their mean, the
+        distance to the k-th neighbour, or their median (the mean of the two
+        middle ones for even k).
+    metric : {"euclidean", "sqeuclidean", "cosine", "manhattan"}, default="euclidean"
+        Distance between feature vectors. ``"cosine"`` is ``1 - cos(a, b)``.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Fraction of (leave-one-out) training scores below ``offset_``; "auto"
+        is 10 %.
+    batch_size : int, default=1024
+        Query samples per distance-matrix chunk; memory is about
+        ``batch_size * n_train`` floats.
+    device : str, default="auto"
+        Torch device for the search: "auto" (CUDA when available), "cpu",
+        "cuda", "cuda:N", "mps".
+
+    Attributes
+    ----------
+    n_neighbors_ : int
+        Number of neighbours actually used.
+    fit_X_ : ndarray of shape (n_samples, n_features)
+        Training samples (float32 or float64, as given), kept on the CPU so
+        that the fitted detector pickles and loads anywhere.
+    offset_ : float
+        Threshold on ``score_samples``: ``decision_function = score_samples - offset_``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen during fit, when X had string column names.
+
+    See Also
+    --------
+    PyODDetector : Any PyOD model (e.g. ``pyod.models.knn.KNN``) as a detector.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mvtec_sklearn.detectors import KNNDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X_train = rng.normal(size=(100, 4))
+    >>> det = KNNDetector(n_neighbors=3, device="cpu").fit(X_train)
+    >>> det.predict([[0.0, 0.0, 0.0, 0.0], [8.0, 8.0, 8.0, 8.0]])
+    array([ 1, -1])
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"mean", "max", "median"})],
+        "metric": [StrOptions({"euclidean", "sqeuclidean", "cosine", "manhattan"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+    }
+
+    def __init__(
+        self,
+        n_neighbors=5,
+        *,
+        method="mean",
+        metric="euclidean",
+        contamination="auto",
+        batch_size=1024,
+        device="auto",
+    ):
+        self.n_neighbors = n_neighbors
+        self.method = method
+        self.metric = metric
+        self.contamination = contamination
+        self.batch_size = batch_size
+        self.device = device
+
+    def fit(self, X, y=None):
+        """Store the training samples and set ``offset_`` from leave-one-out scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Normal training samples (at least 2).
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : KNNDetector
+            The fitted detector.
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        n_samples = X.shape[0]
+        self.n_neighbors_ = int(self.n_neighbors)
+        if self.n_neighbors_ > n_samples - 1:
+            warnings.warn(
+                f"n_neighbors ({self.n_neighbors}) is not smaller than the number of "
+                f"training samples ({n_samples}); n_neighbors = n_samples - 1 = "
+                f"{n_samples - 1} will be used.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.n_neighbors_ = n_samples - 1
+        # writeable and C-contiguous (torch.from_numpy needs both; copies only read-only input)
+        self.fit_X_ = np.require(X, requirements=["C", "W"])
+        self._set_offset(-self._aggregated_distances(X, exclude_self=True))
+        return self
+
+    def score_samples(self, X):
+        """Opposite of the aggregated distance to the nearest training samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Higher = more normal. A query identical to a training sample counts
+            that sample as its nearest neighbour (distance 0).
+        """
+        check_is_fitted(self, "fit_X_")
+        X = validate_data(self, X, dtype=self.fit_X_.dtype, reset=False)
+        return -self._aggregated_distances(X, exclude_self=False)
+
+    def _aggregated_distances(self, X, exclude_self):
+        import torch
+
+        device = resolve_device(self.device)
+        with torch.inference_mode():
+            train = torch.from_numpy(self.fit_X_).to(device)
+            query = train if exclude_self else torch.from_numpy(np.require(X, requirements=["C", "W"])).to(device)
+            dist = _knn_distances(
+                query, train, self.n_neighbors_, self.metric, self.batch_size, exclude_self=exclude_self
+            )
+            if self.method == "mean":
+                agg = dist.mean(dim=1)
+            elif self.method == "max":
+                agg = dist[:, -1]
+            else:
+                agg = torch.quantile(dist, 0.5, dim=1)
+            return agg.cpu().numpy().astype(np.float64)

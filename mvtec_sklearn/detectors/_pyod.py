@@ -1,0 +1,122 @@
+"""Any PyOD model as a scikit-learn outlier detector with the package's score convention."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import BaseDetector
+
+__all__ = ["PyODDetector"]
+
+
+class PyODDetector(BaseDetector):
+    """Adapter from a PyOD detector to scikit-learn's outlier-detector convention.
+
+    PyOD scores are *anomaly* scores (higher = more abnormal) and its labels are
+    0/1; this adapter turns them into the package's (and scikit-learn's)
+    convention: ``score_samples = -detector.decision_function(X)`` (higher =
+    more normal), ``decision_function = score_samples - offset_`` and
+    ``predict`` in {+1, -1}.
+
+    ``offset_`` comes from the wrapped model's own training scores
+    (``decision_scores_``), as PyOD's ``threshold_`` does; for the
+    neighbour-based models (``KNN``, ``LOF``) these exclude each sample's own
+    match, so the threshold is calibrated for unseen samples. The ``contamination``
+    of the wrapped model is not used: this adapter's ``contamination`` sets the
+    threshold.
+
+    Parameters
+    ----------
+    detector : PyOD detector or None, default=None
+        An unfitted PyOD model (anything with ``fit`` and ``decision_function``
+        returning higher-is-more-abnormal scores). It is cloned in ``fit``.
+        ``None`` means ``pyod.models.knn.KNN()``.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Fraction of training scores below ``offset_``; "auto" is 10 %.
+
+    Attributes
+    ----------
+    detector_ : PyOD detector
+        The fitted clone of ``detector``.
+    offset_ : float
+        Threshold on ``score_samples``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen during fit, when X had string column names.
+
+    See Also
+    --------
+    KNNDetector : A faster exact k-NN detector (torch, CPU or GPU).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyod.models.iforest import IForest
+    >>> from mvtec_sklearn.detectors import PyODDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X_train = rng.normal(size=(200, 3))
+    >>> det = PyODDetector(IForest(random_state=0)).fit(X_train)
+    >>> det.predict([[0.0, 0.0, 0.0], [9.0, 9.0, 9.0]])
+    array([ 1, -1])
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        "detector": [HasMethods(["fit", "decision_function"]), None],
+    }
+
+    def __init__(self, detector=None, *, contamination="auto"):
+        self.detector = detector
+        self.contamination = contamination
+
+    def fit(self, X, y=None):
+        """Fit a clone of the PyOD model and set ``offset_`` from its training scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Normal training samples (at least 2).
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : PyODDetector
+            The fitted detector.
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        if self.detector is None:
+            from pyod.models.knn import KNN
+
+            detector = KNN()
+        else:
+            detector = clone(self.detector)
+        detector.fit(X)
+        self.detector_ = detector
+        train_scores = getattr(detector, "decision_scores_", None)
+        if train_scores is None:
+            train_scores = detector.decision_function(X)
+        self._set_offset(-np.asarray(train_scores, dtype=np.float64))
+        return self
+
+    def score_samples(self, X):
+        """Opposite of the PyOD anomaly score.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            ``-detector_.decision_function(X)``: higher = more normal.
+        """
+        check_is_fitted(self, "detector_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return -np.asarray(self.detector_.decision_function(X), dtype=np.float64).ravel()
