@@ -1,3 +1,20 @@
 """Image and pixel metrics, scorers for GridSearchCV."""
 
-__all__ = []
+from ._image import aupr, f1_max, image_auroc, precision_recall_at, select_threshold
+from ._pixel import aupro, pixel_auroc
+from ._scorers import SCORERS, anomaly_scores, get_scorer, get_scorer_names, make_anomaly_scorer
+
+__all__ = [
+    "SCORERS",
+    "anomaly_scores",
+    "aupr",
+    "aupro",
+    "f1_max",
+    "get_scorer",
+    "get_scorer_names",
+    "image_auroc",
+    "make_anomaly_scorer",
+    "pixel_auroc",
+    "precision_recall_at",
+    "select_threshold",
+]

@@ -1,0 +1,284 @@
+"""PatchCore speed, memory and accuracy, side by side with baselines.
+
+(a) Coreset selection: ``greedy_coreset`` (pruned, chunked greedy k-center)
+    against a straightforward loop that recomputes ``|X - c|`` for every point
+    at every step (the reference/anomalib implementation).
+(b) ``PatchCoreDetector`` fit + predict time, peak resident memory
+    (``ru_maxrss`` of a fresh subprocess) and image / pixel AUROC / AUPRO on a
+    synthetic MVTec-format category (``make_mvtec_like``).
+(c) anomalib's ``PatchcoreModel`` on the same images, same backbone, layers,
+    coreset ratio and neighbour count (random init: ``pre_trained=False``,
+    never a download), run in its own interpreter given by
+    ``--anomalib-python`` or ``$ANOMALIB_PYTHON`` (a separate venv with
+    anomalib installed). Both maps are scored with this package's metrics.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_patchcore.py --n-train 40 \
+        --anomalib-python /tmp/anomalib_venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import numpy as np
+
+_ANOMALIB_WORKER = textwrap.dedent(
+    r'''
+    import json, resource, sys, time
+    import numpy as np, torch
+    from PIL import Image
+    import torch.nn.functional as F
+    from anomalib.models.image.patchcore.torch_model import PatchcoreModel
+
+    cfg = json.load(open(sys.argv[1]))
+    torch.manual_seed(cfg["seed"])
+    size = cfg["image_size"]
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def batches(paths, bs):
+        for i in range(0, len(paths), bs):
+            imgs = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255
+                    for p in paths[i:i + bs]]
+            x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                              align_corners=False)
+            yield (x - mean) / std
+
+    model = PatchcoreModel(layers=cfg["layers"], backbone=cfg["backbone"], pre_trained=False,
+                           num_neighbors=cfg["n_neighbors"])
+    # the same backbone weights as mvtec_sklearn (timm's ResNets use torchvision's names)
+    state = torch.load(cfg["weights"], map_location="cpu", weights_only=True)
+    net = model.feature_extractor.feature_extractor
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    needed = [k for k in missing
+              if k.split(".")[0] in ("conv1", "bn1", "layer1", "layer2", "layer3")]
+    assert not needed, needed
+    t0 = time.perf_counter()
+    model.train(); model.feature_extractor.eval()
+    with torch.no_grad():
+        for x in batches(cfg["train"], cfg["batch_size"]):
+            model(x)
+        model.subsample_embedding(cfg["coreset_ratio"])
+    t1 = time.perf_counter()
+    model.eval()
+    scores, maps = [], []
+    with torch.no_grad():
+        for x in batches(cfg["test"], cfg["batch_size"]):
+            out = model(x)
+            scores.append(out.pred_score.reshape(-1)); maps.append(out.anomaly_map[:, 0])
+    t2 = time.perf_counter()
+    np.savez(cfg["out"], scores=torch.cat(scores).numpy(), maps=torch.cat(maps).numpy())
+    print(json.dumps({"fit_s": t1 - t0, "predict_s": t2 - t1,
+                      "bank": int(model.memory_bank.shape[0]),
+                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    '''
+)
+
+
+def _ours_worker(cfg_path):
+    """Fit and predict with PatchCoreDetector; save scores and maps (runs in a subprocess)."""
+    import torch
+
+    from mvtec_sklearn.detectors import PatchCoreDetector
+
+    cfg = json.load(open(cfg_path))
+    det = PatchCoreDetector(
+        backbone=cfg["backbone"], weights=cfg["weights"], layers=tuple(cfg["layers"]),
+        coreset_ratio=cfg["coreset_ratio"], n_neighbors=cfg["n_neighbors"],
+        image_size=cfg["image_size"], device=cfg["device"], batch_size=cfg["batch_size"],
+        random_state=cfg["seed"],
+    )
+    t0 = time.perf_counter()
+    det.fit(cfg["train"])
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    t1 = time.perf_counter()
+    # one pass gives both (what score_samples and anomaly_map each compute), like
+    # anomalib's forward that returns scores and maps together
+    scores, maps = det._score(cfg["test"], with_maps=True)
+    predict_s = time.perf_counter() - t1
+    np.savez(cfg["out"], scores=scores, maps=maps)
+    print(json.dumps({"fit_s": t1 - t0, "predict_s": predict_s,
+                      "bank": int(det.memory_bank_.shape[0]),
+                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def bench_coreset(n, dim, k, seed=0):
+    """Time greedy_coreset's k-center step against the straightforward loop."""
+    import torch
+
+    from mvtec_sklearn.detectors._coreset import k_center_greedy
+
+    gen = torch.Generator().manual_seed(seed)
+    # patch-like data: many near-duplicates around a few thousand modes
+    modes = torch.randn(max(k // 2, 1), dim, generator=gen)
+    X = modes[torch.randint(0, modes.shape[0], (n,), generator=gen)]
+    X += 0.3 * torch.randn(n, dim, generator=gen)
+
+    t0 = time.perf_counter()
+    fast, _, _ = k_center_greedy(X, k, start_index=0)
+    t_fast = time.perf_counter() - t0
+
+    def straightforward(threads):
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        min_d = torch.full((n,), float("inf"))
+        idx, picks = 0, []
+        for _ in range(k):
+            picks.append(idx)
+            min_d = torch.minimum(min_d, torch.linalg.norm(X - X[idx], dim=1))
+            idx = int(torch.argmax(min_d))
+        torch.set_num_threads(old)
+        return time.perf_counter() - t0, picks
+
+    timings = {}
+    for threads in sorted({1, torch.get_num_threads()}):
+        timings[threads], naive = straightforward(threads)
+    t_naive = min(timings.values())
+    agree = float(np.mean(np.asarray(naive) == fast.numpy()))
+    return {"n": n, "dim": dim, "k": k, "fast_s": t_fast, "naive_s": t_naive,
+            "naive_s_by_threads": timings, "speedup": t_naive / t_fast,
+            "same_selection_fraction": agree}
+
+
+def _run(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _metrics(scores, maps, y, masks):
+    import torch
+    import torch.nn.functional as F
+
+    from mvtec_sklearn.metrics import aupro, image_auroc, pixel_auroc
+
+    if maps.shape[1:] != masks.shape[1:]:
+        maps = F.interpolate(torch.from_numpy(maps)[:, None], size=masks.shape[1:],
+                             mode="bilinear", align_corners=False)[:, 0].numpy()
+    return {"image_auroc": image_auroc(y, scores), "pixel_auroc": pixel_auroc(masks, maps),
+            "aupro": aupro(masks, maps)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-train", type=int, default=200)
+    parser.add_argument("--n-test-good", type=int, default=20)
+    parser.add_argument("--n-test-defect", type=int, default=40)
+    parser.add_argument("--image-px", type=int, default=256, help="size of the generated images")
+    parser.add_argument("--image-size", type=int, default=224, help="network input size")
+    parser.add_argument("--category", default="bottle")
+    parser.add_argument("--backbone", default="wide_resnet50_2")
+    parser.add_argument("--coreset-ratio", type=float, default=0.1)
+    parser.add_argument("--n-neighbors", type=int, default=9)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--coreset-n", type=int, default=100_000)
+    parser.add_argument("--coreset-k", type=int, default=2_000)
+    parser.add_argument("--skip-coreset", action="store_true")
+    parser.add_argument("--skip-detector", action="store_true")
+    parser.add_argument("--fit-only", action="store_true",
+                        help="only fit ours (peak-memory check of a large training set)")
+    parser.add_argument("--anomalib-python", default=os.environ.get("ANOMALIB_PYTHON"))
+    parser.add_argument("--root", default=None, help="reuse/keep the generated data here")
+    parser.add_argument("--_worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._worker:
+        return _ours_worker(args._worker)
+
+    import torch
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"cuda {torch.cuda.is_available()}")
+    if not args.skip_coreset:
+        res = bench_coreset(args.coreset_n, 128, args.coreset_k)
+        print(f"(a) coreset k-center on {res['n']} x {res['dim']}, k={res['k']}: "
+              f"ours {res['fast_s']:.2f} s, straightforward {res['naive_s']:.2f} s "
+              f"(best of threads {res['naive_s_by_threads']}), "
+              f"speed-up x{res['speedup']:.1f} (same picks: {res['same_selection_fraction']:.3f})")
+    if args.skip_detector:
+        return None
+
+    from mvtec_sklearn.datasets import load_masks, load_mvtec, make_mvtec_like
+
+    root = args.root or tempfile.mkdtemp(prefix="bench_patchcore_")
+    t0 = time.perf_counter()
+    make_mvtec_like(root, categories=[args.category], n_train=args.n_train,
+                    n_test_good=args.n_test_good, n_test_defect=args.n_test_defect,
+                    image_size=args.image_px, random_state=0)
+    train = load_mvtec(root, args.category, "train")
+    test = load_mvtec(root, args.category, "test")
+    print(f"data: {len(train.paths)} train / {len(test.paths)} test images of "
+          f"{args.image_px} px in {root} ({time.perf_counter() - t0:.1f} s to generate)")
+    masks = load_masks(test.mask_paths, size=args.image_px)
+    layers = ["layer2", "layer3"]
+    common = {"backbone": args.backbone, "layers": layers, "coreset_ratio": args.coreset_ratio,
+              "n_neighbors": args.n_neighbors, "image_size": args.image_size,
+              "batch_size": args.batch_size, "device": args.device, "seed": 0,
+              "train": list(train.paths), "test": list(test.paths)}
+    print(f"settings: backbone={args.backbone} (random init, seed 0, the same weights for "
+          f"both) layers={layers} "
+          f"coreset_ratio={args.coreset_ratio} n_neighbors={args.n_neighbors} "
+          f"image_size={args.image_size} batch_size={args.batch_size}")
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # one random initialisation (seed 0) shared by both implementations
+        import torchvision
+
+        torch.manual_seed(0)
+        common["weights"] = os.path.join(tmp, "backbone.pt")
+        torch.save(torchvision.models.get_model(args.backbone, weights=None).state_dict(),
+                   common["weights"])
+        cfg = dict(common, out=os.path.join(tmp, "ours.npz"))
+        if args.fit_only:
+            cfg["test"] = list(train.paths[:1])
+        with open(os.path.join(tmp, "ours.json"), "w") as fh:
+            json.dump(cfg, fh)
+        results["mvtec_sklearn"] = _run([sys.executable, os.path.abspath(__file__),
+                                         "--_worker", fh.name])
+        if not args.fit_only:
+            out = np.load(cfg["out"])
+            results["mvtec_sklearn"].update(_metrics(out["scores"], out["maps"], test.target,
+                                                     masks))
+        if args.anomalib_python and not args.fit_only:
+            cfg = dict(common, out=os.path.join(tmp, "anomalib.npz"))
+            worker = os.path.join(tmp, "anomalib_worker.py")
+            with open(worker, "w") as fh:
+                fh.write(_ANOMALIB_WORKER)
+            with open(os.path.join(tmp, "anomalib.json"), "w") as fh:
+                json.dump(cfg, fh)
+            results["anomalib"] = _run([args.anomalib_python, worker, fh.name])
+            out = np.load(cfg["out"])
+            results["anomalib"].update(_metrics(out["scores"], out["maps"], test.target, masks))
+    for name, res in results.items():
+        line = (f"(b/c) {name:14s} fit {res['fit_s']:7.1f} s  predict {res['predict_s']:7.1f} s  "
+                f"total {res['fit_s'] + res['predict_s']:7.1f} s  bank {res['bank']}  "
+                f"peak RSS {res['maxrss_mb']:.0f} MB")
+        if "image_auroc" in res:
+            line += (f"  image AUROC {res['image_auroc']:.3f}  pixel AUROC "
+                     f"{res['pixel_auroc']:.3f}  AUPRO {res['aupro']:.3f}")
+        print(line)
+    if "anomalib" in results:
+        ours, ref = results["mvtec_sklearn"], results["anomalib"]
+        print(f"speed-up fit+predict vs anomalib: x"
+              f"{(ref['fit_s'] + ref['predict_s']) / (ours['fit_s'] + ours['predict_s']):.2f}")
+    print(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()

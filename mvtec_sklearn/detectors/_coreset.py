@@ -1,0 +1,321 @@
+"""Greedy k-center coreset selection and chunked nearest-neighbour search.
+
+Both are the memory-bounded building blocks of :class:`PatchCoreDetector`:
+
+- :func:`k_center_greedy` is the exact greedy farthest-point (k-center)
+  selection of PatchCore. Each step needs the distance of every point to the
+  newly selected centre only; points that provably cannot get closer (by the
+  triangle inequality through their current nearest centre) are skipped, and
+  the rest are updated in chunks with the ``|x|^2 - 2 x.c + |c|^2`` trick, so
+  no N x N matrix and no N x d temporary is ever built.
+- :func:`greedy_coreset` first maps the features to a low dimension with a
+  seeded Gaussian (Johnson-Lindenstrauss) random projection, as PatchCore does.
+- :func:`nearest_neighbors` is an exact k-nearest-neighbour search chunked over
+  both the queries and the memory bank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["greedy_coreset", "k_center_greedy", "nearest_neighbors", "random_projection"]
+
+#: Number of float32 elements of a temporary distance block (64 MiB).
+_BLOCK_ELEMENTS = 1 << 24
+
+
+def _check_features(features, name="features"):
+    import torch
+
+    features = torch.as_tensor(features)
+    if features.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (n_samples, n_features) tensor, got shape "
+                         f"{tuple(features.shape)}.")
+    if features.shape[0] == 0:
+        raise ValueError(f"{name} is empty.")
+    if not features.is_floating_point():
+        features = features.float()
+    return features
+
+
+def random_projection(features, n_components=128, random_state=None):
+    """Project features with a seeded Gaussian random matrix.
+
+    The matrix has i.i.d. ``N(0, 1 / n_components)`` entries, so squared
+    distances are preserved in expectation (Johnson-Lindenstrauss). Features
+    with at most ``n_components`` columns are returned unchanged.
+
+    Parameters
+    ----------
+    features : tensor of shape (n_samples, n_features)
+        Points to project.
+    n_components : int, default=128
+        Output dimension.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the projection matrix.
+
+    Returns
+    -------
+    tensor of shape (n_samples, min(n_features, n_components))
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mvtec_sklearn.detectors._coreset import random_projection
+    >>> random_projection(torch.randn(10, 300), 16, random_state=0).shape
+    torch.Size([10, 16])
+    """
+    import torch
+
+    from mvtec_sklearn.utils import torch_generator
+
+    features = _check_features(features)
+    n_features = features.shape[1]
+    if n_components is None or n_features <= n_components:
+        return features
+    gen = torch_generator(random_state)
+    matrix = torch.randn(n_features, n_components, generator=gen, dtype=torch.float64)
+    matrix = (matrix / np.sqrt(n_components)).to(device=features.device, dtype=features.dtype)
+    out = torch.empty(features.shape[0], n_components, dtype=features.dtype, device=features.device)
+    step = max(1, _BLOCK_ELEMENTS // max(n_features, 1))
+    for start in range(0, features.shape[0], step):
+        torch.mm(features[start:start + step], matrix, out=out[start:start + step])
+    return out
+
+
+def k_center_greedy(features, n_centers, *, start_index=0, chunk_size=65536):
+    """Exact greedy k-center (farthest-point) selection.
+
+    Starting from ``start_index``, repeatedly add the point whose distance to
+    its nearest selected centre is largest (the first such point on ties).
+
+    Parameters
+    ----------
+    features : tensor of shape (n_samples, n_features)
+        Points (on any device; computations stay there, in their dtype).
+    n_centers : int
+        Number of centres to select, in ``[1, n_samples]``.
+    start_index : int, default=0
+        The first centre.
+    chunk_size : int, default=65536
+        Rows updated at a time; bounds the temporary memory.
+
+    Returns
+    -------
+    indices : LongTensor of shape (n_centers,)
+        The selected points, in selection order.
+    nearest : LongTensor of shape (n_samples,)
+        For every point, the position in ``indices`` of its nearest centre.
+    min_sq_distances : tensor of shape (n_samples,)
+        Squared distance of every point to its nearest centre.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mvtec_sklearn.detectors._coreset import k_center_greedy
+    >>> x = torch.tensor([[0.0], [1.0], [10.0], [4.0]])
+    >>> k_center_greedy(x, 3)[0].tolist()
+    [0, 2, 3]
+    """
+    import torch
+
+    x = _check_features(features)
+    n, d = x.shape
+    n_centers = int(n_centers)
+    if not 1 <= n_centers <= n:
+        raise ValueError(f"n_centers must be in [1, {n}], got {n_centers}.")
+    if not 0 <= int(start_index) < n:
+        raise ValueError(f"start_index must be in [0, {n}), got {start_index}.")
+    chunk_size = max(1, int(chunk_size))
+    dev, dtype = x.device, x.dtype
+
+    sq = torch.einsum("ij,ij->i", x, x)
+    centers = torch.empty(n_centers, d, dtype=dtype, device=dev)
+    center_sq = torch.empty(n_centers, dtype=dtype, device=dev)
+    indices = torch.empty(n_centers, dtype=torch.long, device=dev)
+    min_d2 = torch.full((n,), float("inf"), dtype=dtype, device=dev)
+    nearest = torch.zeros(n, dtype=torch.long, device=dev)
+
+    # The loop is a long chain of small dependent ops: on the CPU, intra-op
+    # threading only adds synchronisation (badly so on a busy machine), so it
+    # runs single-threaded (restored afterwards).
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        _greedy_loop(x, sq, centers, center_sq, indices, min_d2, nearest, int(start_index),
+                     chunk_size)
+    finally:
+        torch.set_num_threads(threads)
+    return indices, nearest, min_d2
+
+
+def _greedy_loop(x, sq, centers, center_sq, indices, min_d2, nearest, idx, chunk_size):
+    """The greedy k-center iterations of :func:`k_center_greedy` (fills its buffers)."""
+    import torch
+
+    n, n_centers = x.shape[0], centers.shape[0]
+    for t in range(n_centers):
+        c = x[idx]
+        c_sq = sq[idx]
+        if t == 0:
+            candidates = None
+        else:
+            # Triangle inequality: |x - c| >= |c - a(x)| - |x - a(x)|, so a point
+            # whose nearest centre a(x) satisfies |c - a(x)| >= 2 |x - a(x)|
+            # cannot get closer to c. Work with squared distances.
+            dcc = torch.addmv(center_sq[:t] + c_sq, centers[:t], c, alpha=-2.0).clamp_(min=0)
+            mask = dcc[nearest] < 4.0 * min_d2
+            candidates = mask.nonzero().squeeze(1)
+            if candidates.numel() > n // 4:
+                candidates = None  # most rows change: a dense sweep is cheaper
+        if candidates is None:
+            for s in range(0, n, chunk_size):
+                e = min(s + chunk_size, n)
+                d2 = torch.addmv(sq[s:e], x[s:e], c, alpha=-2.0).add_(c_sq).clamp_(min=0)
+                md = min_d2[s:e]
+                nearest[s:e].masked_fill_(d2 < md, t)
+                torch.minimum(md, d2, out=md)
+        else:
+            for s in range(0, candidates.numel(), chunk_size):
+                rows = candidates[s:s + chunk_size]
+                d2 = torch.addmv(sq[rows], x[rows], c, alpha=-2.0).add_(c_sq).clamp_(min=0)
+                better = d2 < min_d2[rows]
+                rows = rows[better]
+                min_d2[rows] = d2[better]
+                nearest[rows] = t
+        min_d2[idx] = 0
+        nearest[idx] = t
+        centers[t] = c
+        center_sq[t] = c_sq
+        indices[t] = idx
+        if t + 1 < n_centers:
+            idx = int(torch.argmax(min_d2))
+
+
+def greedy_coreset(features, coreset_ratio=0.1, *, projection_dim=128, random_state=None,
+                   chunk_size=65536):
+    """PatchCore's coreset: k-center greedy on randomly projected features.
+
+    Parameters
+    ----------
+    features : tensor of shape (n_samples, n_features)
+        The memory bank candidates.
+    coreset_ratio : float in (0, 1], default=0.1
+        Fraction of points kept (at least one); ``1.0`` keeps every point.
+    projection_dim : int or None, default=128
+        Dimension of the Gaussian random projection used for the selection;
+        ``None`` selects on the features themselves.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the projection and the first centre.
+    chunk_size : int, default=65536
+        Rows updated at a time.
+
+    Returns
+    -------
+    indices : LongTensor of shape (n_selected,)
+        Selected rows, in selection order (``arange(n_samples)`` for ratio 1).
+    nearest : LongTensor of shape (n_samples,)
+        For every point, the position in ``indices`` of its nearest selected
+        point in the projected space.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mvtec_sklearn.detectors._coreset import greedy_coreset
+    >>> idx, nearest = greedy_coreset(torch.randn(200, 64), 0.1, random_state=0)
+    >>> idx.shape, nearest.shape
+    (torch.Size([20]), torch.Size([200]))
+    """
+    import torch
+    from sklearn.utils import check_random_state
+
+    x = _check_features(features)
+    n = x.shape[0]
+    if not 0 < coreset_ratio <= 1:
+        raise ValueError(f"coreset_ratio must be in (0, 1], got {coreset_ratio}.")
+    if coreset_ratio == 1:
+        all_idx = torch.arange(n, device=x.device)
+        return all_idx, all_idx.clone()
+    rng = check_random_state(random_state)
+    n_centers = min(n, max(1, int(n * coreset_ratio)))
+    projected = random_projection(x, projection_dim, random_state=rng)
+    start = int(rng.randint(n))
+    indices, nearest, _ = k_center_greedy(projected, n_centers, start_index=start,
+                                          chunk_size=chunk_size)
+    return indices, nearest
+
+
+def nearest_neighbors(queries, bank, n_neighbors=1, *, bank_sq_norms=None,
+                      max_block_elements=_BLOCK_ELEMENTS):
+    """Exact Euclidean k-nearest neighbours, chunked over queries and bank.
+
+    Parameters
+    ----------
+    queries : tensor of shape (n_queries, n_features)
+    bank : tensor of shape (n_bank, n_features)
+        Same device and dtype as ``queries``.
+    n_neighbors : int, default=1
+        Neighbours per query, at most ``n_bank``.
+    bank_sq_norms : tensor of shape (n_bank,), optional
+        Precomputed squared norms of the bank rows.
+    max_block_elements : int, default=2**24
+        Size of the largest temporary query x bank distance block.
+
+    Returns
+    -------
+    distances : tensor of shape (n_queries, n_neighbors)
+        Ascending Euclidean distances.
+    indices : LongTensor of shape (n_queries, n_neighbors)
+        Rows of ``bank``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mvtec_sklearn.detectors._coreset import nearest_neighbors
+    >>> bank = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    >>> d, i = nearest_neighbors(torch.tensor([[3.0, 3.0]]), bank)
+    >>> round(float(d), 3), int(i)
+    (1.0, 1)
+    """
+    import torch
+
+    q = _check_features(queries, "queries")
+    b = _check_features(bank, "bank").to(device=q.device, dtype=q.dtype)
+    if q.shape[1] != b.shape[1]:
+        raise ValueError(f"queries have {q.shape[1]} features but the bank has {b.shape[1]}.")
+    n_bank = b.shape[0]
+    k = int(n_neighbors)
+    if not 1 <= k <= n_bank:
+        raise ValueError(f"n_neighbors must be in [1, {n_bank}], got {n_neighbors}.")
+    if bank_sq_norms is None:
+        bank_sq_norms = torch.einsum("ij,ij->i", b, b)
+    bank_chunk = min(n_bank, max(k, max_block_elements // 256))
+    query_chunk = max(1, max_block_elements // bank_chunk)
+    out_d = torch.empty(q.shape[0], k, dtype=q.dtype, device=q.device)
+    out_i = torch.empty(q.shape[0], k, dtype=torch.long, device=q.device)
+    for qs in range(0, q.shape[0], query_chunk):
+        qc = q[qs:qs + query_chunk]
+        q_sq = torch.einsum("ij,ij->i", qc, qc)[:, None]
+        best_d = best_i = None
+        for bs in range(0, n_bank, bank_chunk):
+            d2 = torch.addmm(bank_sq_norms[bs:bs + bank_chunk][None, :] + q_sq, qc,
+                             b[bs:bs + bank_chunk].T, alpha=-2.0)
+            if k == 1:
+                cd, ci = d2.min(dim=1, keepdim=True)
+            else:
+                cd, ci = torch.topk(d2, min(k, d2.shape[1]), dim=1, largest=False)
+            ci = ci + bs
+            if best_d is None:
+                best_d, best_i = cd, ci
+            elif k == 1:
+                better = cd < best_d
+                best_d = torch.where(better, cd, best_d)
+                best_i = torch.where(better, ci, best_i)
+            else:
+                cat_d, cat_i = torch.cat([best_d, cd], 1), torch.cat([best_i, ci], 1)
+                best_d, pos = torch.topk(cat_d, k, dim=1, largest=False)
+                best_i = torch.gather(cat_i, 1, pos)
+        out_d[qs:qs + query_chunk] = best_d.clamp_(min=0).sqrt_()
+        out_i[qs:qs + query_chunk] = best_i
+    return out_d, out_i

