@@ -24,16 +24,24 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("benchmark", help="run every category x every model and write a report")
     bench.add_argument("--root", default=None, help="MVTec AD folder (default: built-in synthetic data)")
     bench.add_argument("--categories", nargs="+", default=None, help="categories to run (default: all found)")
-    bench.add_argument("--models", nargs="+", default=None, help="registry names (default: the representative set)")
+    bench.add_argument("--models", nargs="+", default=None,
+                       help="registry names (see `mvtec-sklearn models`) or 'all' "
+                       "(default: the representative set)")
+    bench.add_argument("--metrics", nargs="+", default=None,
+                       choices=["image_auroc", "aupr", "f1_max", "pixel_auroc", "aupro"],
+                       help="metrics to compute (default: all)")
     bench.add_argument("--out", default="mvtec_results", help="output folder (default: %(default)s)")
-    bench.add_argument("--n-jobs", type=int, default=1, help="parallel jobs (default: %(default)s)")
+    bench.add_argument("--n-jobs", type=int, default=None,
+                       help="parallel jobs, each with CPUs/N torch threads "
+                       "(default: the number of CPUs, at most 4)")
     bench.add_argument("--backend", choices=["loky", "dask"], default=None, help="parallel backend")
     bench.add_argument("--scheduler", default=None, help="Dask scheduler address (with --backend dask)")
     bench.add_argument("--image-size", type=int, default=None, help="side length images are resized to")
     bench.add_argument("--cache-dir", default=None, help="feature cache folder (default: OUT/cache)")
     bench.add_argument("--random-state", type=int, default=0)
 
-    sub.add_parser("models", help="list the model registry")
+    models = sub.add_parser("models", help="list the model registry")
+    models.add_argument("--default", action="store_true", help="only the representative set run by default")
 
     summ = sub.add_parser("summary", help="write the dataset exploration report")
     summ.add_argument("root", nargs="?", default=None, help="MVTec AD folder (default: built-in synthetic data)")
@@ -53,25 +61,40 @@ def main(argv=None) -> int:
     """Entry point of the ``mvtec-sklearn`` console script."""
     args = _build_parser().parse_args(argv)
     if args.command == "benchmark":
+        import os
+
         from mvtec_sklearn.benchmark import run_benchmark
 
-        run_benchmark(
-            root=args.root,
-            categories=args.categories,
-            models=args.models,
-            out=args.out,
-            n_jobs=args.n_jobs,
-            backend=args.backend,
-            scheduler=args.scheduler,
-            image_size=args.image_size,
-            cache_dir=args.cache_dir,
-            random_state=args.random_state,
-            verbose=True,
-        )
+        n_jobs = args.n_jobs if args.n_jobs is not None else min(4, os.cpu_count() or 1)
+        try:
+            results = run_benchmark(
+                root=args.root,
+                categories=args.categories,
+                models=args.models,
+                metrics=args.metrics,
+                out=args.out,
+                n_jobs=n_jobs,
+                backend=args.backend,
+                scheduler=args.scheduler,
+                image_size=args.image_size,
+                cache_dir=args.cache_dir,
+                random_state=args.random_state,
+                verbose=True,
+            )
+        except KeyboardInterrupt:  # run_benchmark has said where the finished jobs are
+            return 130
+        failed = int((results["status"] != "ok").sum())
+        print(f"{len(results) - failed} jobs succeeded, {failed} failed.")
+        out = os.path.abspath(args.out)
+        print(f"Report written to {os.path.join(out, 'summary.md')} (results: "
+              f"{os.path.join(out, 'results.csv')}, figures: {os.path.join(out, 'plots')})")
     elif args.command == "models":
+        import pandas as pd
+
         from mvtec_sklearn.benchmark import list_models
 
-        print(list_models().to_string(index=False))
+        with pd.option_context("display.max_colwidth", 120, "display.width", 250):
+            print(list_models(default_only=args.default).to_string(index=False))
     elif args.command == "summary":
         from mvtec_sklearn.analysis import write_summary_report
 

@@ -46,13 +46,15 @@ _DECIMALS = {
 def _format_cell(value, decimals) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or (isinstance(value, (float, np.floating)) and not np.isfinite(value)):
         return "–"
     if isinstance(value, (float, np.floating)):
         return f"{value:,.{decimals}f}"
     if isinstance(value, (int, np.integer)):
         return f"{value:,}" if abs(value) >= 10000 else str(value)
-    return str(value).replace("|", "\\|")
+    if not isinstance(value, str) and pd.isna(value):
+        return "–"
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def to_markdown(table: pd.DataFrame, headers=None, decimals=None, index=True) -> str:

@@ -1,3 +1,19 @@
 """The benchmark runner, model registry and report writer."""
 
-__all__ = []
+from ._registry import MODEL_REGISTRY, ModelSpec, list_models, register_model, resnet_weights
+from ._report import write_report
+from ._runner import METRICS, RESULT_COLUMNS, load_results, load_scores, run_benchmark
+
+__all__ = [
+    "METRICS",
+    "MODEL_REGISTRY",
+    "ModelSpec",
+    "RESULT_COLUMNS",
+    "list_models",
+    "load_results",
+    "load_scores",
+    "register_model",
+    "resnet_weights",
+    "run_benchmark",
+    "write_report",
+]

@@ -1,0 +1,295 @@
+"""The benchmark report: summary.md and its figures, from results.csv and the saved scores/maps."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+
+import numpy as np
+import pandas as pd
+
+from mvtec_sklearn.analysis import to_markdown
+
+from ._registry import MODEL_REGISTRY
+from ._runner import N_OVERLAY, _job_stem, load_results, load_scores, slug
+
+__all__ = ["write_report"]
+
+_TITLES = {
+    "image_auroc": "Image AUROC",
+    "aupr": "AUPR (image level)",
+    "f1_max": "F1-max (image level)",
+    "pixel_auroc": "Pixel AUROC (models with anomaly maps)",
+    "aupro": "AUPRO at 30 % FPR (models with anomaly maps)",
+}
+
+
+def _metric_table(ok, metric, models):
+    values = pd.to_numeric(ok[metric], errors="coerce")
+    if not np.isfinite(values).any():
+        return None
+    table = ok.assign(**{metric: values}).pivot_table(
+        index="category", columns="model", values=metric, aggfunc="mean", sort=False
+    )
+    table = table.reindex(
+        index=pd.unique(ok["category"]), columns=[m for m in models if m in table.columns]
+    ).dropna(axis=1, how="all")
+    table.loc["**mean**"] = table.mean(axis=0)
+    table.index.name = "category"
+    return table
+
+
+def _new_figure(figsize):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots()
+
+
+def _save(fig, path, dpi=100):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=dpi)
+    os.replace(tmp, path)
+
+
+def _plots(out, ok, models, categories):
+    """Write every figure; return the report's relative figure paths, grouped."""
+    from mvtec_sklearn.plotting import plot_model_bars, plot_roc_curves, plot_score_heatmap
+
+    figures = {"heatmaps": [], "bars": [], "roc": [], "maps": []}
+    for metric in ("image_auroc", "pixel_auroc"):
+        if metric not in ok or not np.isfinite(pd.to_numeric(ok[metric], errors="coerce")).any():
+            continue
+        n_models = ok.loc[
+            np.isfinite(pd.to_numeric(ok[metric], errors="coerce")), "model"
+        ].nunique()
+        fig, ax = _new_figure((2.5 + 0.8 * n_models, 1.5 + 0.35 * (len(categories) + 1)))
+        plot_score_heatmap(ok, metric=metric, ax=ax, vmin=0.0, vmax=1.0)
+        rel = f"plots/heatmap_{metric}.png"
+        _save(fig, os.path.join(out, rel))
+        figures["heatmaps"].append(rel)
+        fig, ax = _new_figure((2.0 + 0.6 * n_models, 4.5))
+        plot_model_bars(ok, metric=metric, ax=ax)
+        rel = f"plots/bars_{metric}.png"
+        _save(fig, os.path.join(out, rel))
+        figures["bars"].append(rel)
+
+    scores = load_scores(out, results=ok)
+    for category in categories:
+        part = scores[scores["category"] == category]
+        if part.empty or part["label"].nunique() < 2:
+            continue
+        fig, ax = _new_figure((5.5, 5.0))
+        plot_roc_curves(
+            part, category=category, ax=ax, models=[m for m in models if m in set(part["model"])]
+        )
+        rel = f"plots/roc/{slug(category)}.png"
+        _save(fig, os.path.join(out, rel))
+        figures["roc"].append(rel)
+
+    for row in ok.itertuples(index=False):
+        stem = _job_stem(row.category, row.model)
+        saved, rel = os.path.join(out, "maps", f"{stem}.npz"), f"plots/maps/{stem}.png"
+        if not os.path.isfile(saved):
+            continue
+        figure = os.path.join(out, rel)
+        fresh = os.path.isfile(figure) and os.path.getmtime(figure) >= os.path.getmtime(saved)
+        if fresh or overlay_figure(saved, figure, config_id=row.config_id):
+            figures["maps"].append(rel)
+    return figures
+
+
+def overlay_figure(saved, path, config_id=None):
+    """Draw the anomaly-map figure of one job from its saved maps (``maps/<job>.npz``).
+
+    The top-scored test images and the worst-missed defective ones, with their
+    anomaly maps and ground-truth outlines
+    (:func:`mvtec_sklearn.plotting.plot_anomaly_grid`).
+
+    Parameters
+    ----------
+    saved : str
+        The ``.npz`` file written by :func:`run_benchmark`.
+    path : str
+        Where to write the PNG.
+    config_id : str, default=None
+        Draw only if the maps belong to this job configuration.
+
+    Returns
+    -------
+    bool
+        Whether the figure was written.
+    """
+    import matplotlib.pyplot as plt
+
+    from mvtec_sklearn.datasets import load_images, load_masks
+    from mvtec_sklearn.plotting import plot_anomaly_grid
+
+    with np.load(saved) as data:
+        data = {k: data[k] for k in data.files}
+    if config_id is not None and str(data["config_id"]) != str(config_id):
+        return False
+    maps = data["maps"].astype(np.float32)
+    size = maps.shape[1:]
+    images = load_images([str(p) for p in data["paths"]], size=size)
+    masks = load_masks([str(p) or None for p in data["mask_paths"]], size=size)
+    fig = plot_anomaly_grid(
+        images, maps, data["label"], data["anomaly_score"], masks=masks, n=N_OVERLAY
+    )
+    fig.suptitle(
+        str(data["title"]) if "title" in data else os.path.splitext(os.path.basename(saved))[0]
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.94))  # room for the title above the panel titles
+    try:
+        _save(fig, path, dpi=72)
+    finally:
+        plt.close(fig)
+    return True
+
+
+def write_report(out, results=None, settings=None):
+    """Write ``summary.md`` and the figures of a benchmark output folder.
+
+    Called at the end of :func:`run_benchmark`; call it yourself to rebuild the
+    report from ``results.csv`` and the saved scores and maps (for instance after
+    a run was interrupted).
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output folder of :func:`run_benchmark`.
+    results : DataFrame, default=None
+        Rows to report; by default every job in ``out/results.csv``.
+    settings : dict, default=None
+        Run settings listed at the top of the report (root, image size, ...).
+
+    Returns
+    -------
+    path : str
+        Path of ``summary.md``.
+
+    Notes
+    -----
+    Files written: ``summary.md``; ``plots/heatmap_<metric>.png`` (category x model),
+    ``plots/bars_<metric>.png`` (mean per model, standard deviation over
+    categories), ``plots/roc/<category>.png`` (one ROC curve per model) and
+    ``plots/maps/<category>__<model>.png`` (anomaly-map overlays) for the
+    models with anomaly maps.
+
+    Examples
+    --------
+    >>> from mvtec_sklearn.benchmark import write_report
+    >>> path = write_report("mvtec_results")  # doctest: +SKIP
+    """
+    out = os.path.abspath(os.fspath(out))
+    results = load_results(out) if results is None else results
+    if results.empty:
+        raise ValueError(f"No benchmark results to report in {out!r}.")
+    models = list(pd.unique(results["model"]))
+    categories = list(pd.unique(results["category"]))
+    ok = results[results["status"] == "ok"]
+    failed = results[results["status"] != "ok"]
+    settings = dict(settings or {})
+
+    lines = ["# mvtec_sklearn benchmark", ""]
+    lines.append(
+        f"{len(categories)} categories x {len(models)} models = {len(results)} jobs "
+        f"({len(ok)} succeeded, {len(failed)} failed), written "
+        f"{_dt.datetime.now().isoformat(timespec='seconds')}."
+    )
+    lines.append("")
+    for key, value in settings.items():
+        if key == "wall_seconds":
+            value = f"{value:.0f} s"
+        lines.append(
+            f"- **{key.replace('_', ' ')}**: {'model defaults' if value is None else value}"
+        )
+    lines += [
+        "- **anomaly score**: `-score_samples(X)` for every detector (scikit-learn's and ours); "
+        "models were fitted on the good training images only.",
+        "- Full results (one row per job, with timings and errors): `results.csv`; per-image test "
+        "scores: `scores/`.",
+        "",
+    ]
+    for metric, title in _TITLES.items():
+        if metric not in ok:
+            continue
+        table = _metric_table(ok, metric, models)
+        if table is None:
+            continue
+        lines += [f"## {title}", "", to_markdown(table, decimals=3), ""]
+
+    if not ok.empty:
+        timing = ok.assign(
+            **{
+                c: pd.to_numeric(ok[c], errors="coerce")
+                for c in ("fit_seconds", "predict_seconds", "map_seconds", "feature_seconds")
+            }
+        )
+        timing = timing.groupby("model", sort=False)[
+            ["feature_seconds", "fit_seconds", "predict_seconds", "map_seconds"]
+        ].mean()
+        timing = timing.reindex([m for m in models if m in timing.index])
+        timing.index.name = "model"
+        lines += [
+            "## Mean time per category (seconds)",
+            "",
+            "`feature_seconds`: the shared featurizer on train + test images, computed once per "
+            "category and reused by every model with the same featurizer configuration (from the "
+            "disk cache when "
+            "available); `fit`/`predict`/`map`: the detector alone.",
+            "",
+            to_markdown(timing, decimals=2),
+            "",
+        ]
+
+    info = []
+    for name in models:
+        part = results[results["model"] == name].iloc[0]
+        spec = MODEL_REGISTRY.get(name)
+        info.append(
+            {
+                "model": name,
+                "input": part["input"],
+                "weights": part["weights"],
+                "description": spec.description if spec is not None else "user-defined estimator",
+            }
+        )
+    lines += ["## Models", "", to_markdown(pd.DataFrame(info), index=False), ""]
+
+    if not failed.empty:
+        lines += [
+            "## Failed jobs",
+            "",
+            "Tracebacks are in `errors/`.",
+            "",
+            to_markdown(failed[["category", "model", "error"]], index=False),
+            "",
+        ]
+
+    figures = _plots(out, ok, models, categories) if not ok.empty else {}
+    sections = {
+        "heatmaps": "Category x model heatmaps",
+        "bars": "Mean per model",
+        "roc": "ROC curves per category",
+        "maps": "Anomaly-map overlays",
+    }
+    if any(figures.values()):
+        lines += ["## Figures", ""]
+        for key, title in sections.items():
+            if figures.get(key):
+                lines += [f"### {title}", ""]
+                if key in ("heatmaps", "bars"):
+                    lines += [f"![{os.path.basename(p)}]({p})" for p in figures[key]]
+                else:
+                    lines += [
+                        f"- [{os.path.splitext(os.path.basename(p))[0]}]({p})" for p in figures[key]
+                    ]
+                lines.append("")
+    path = os.path.join(out, "summary.md")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write("\n".join(lines))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,56 @@
+"""The `mvtec-sklearn benchmark` and `mvtec-sklearn models` commands."""
+
+import os
+
+import pytest
+
+from mvtec_sklearn.benchmark import MODEL_REGISTRY, load_results
+from mvtec_sklearn.cli import main
+
+# LOF with n_neighbors=10 on a handful of training images warns (and uses n - 1)
+pytestmark = pytest.mark.filterwarnings("ignore:n_neighbors .* is greater than:UserWarning")
+
+
+def test_cli_benchmark_writes_report_and_says_where(tiny_root, tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(
+        [
+            "benchmark",
+            "--root",
+            tiny_root,
+            "--categories",
+            "grid",
+            "--models",
+            "iforest-pixels",
+            "lof-handcrafted",
+            "--out",
+            str(out),
+            "--image-size",
+            "32",
+            "--n-jobs",
+            "1",
+            "--metrics",
+            "image_auroc",
+            "aupr",
+        ]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    assert f"Report written to {os.path.join(str(out), 'summary.md')}" in captured.out
+    assert "2 jobs succeeded, 0 failed." in captured.out
+    assert (
+        "iforest-pixels" in captured.err and "image AUROC" in captured.err
+    )  # one log line per job
+    results = load_results(out)
+    assert sorted(results.model) == ["iforest-pixels", "lof-handcrafted"]
+    assert results.f1_max.isna().all() and results.aupr.notna().all()
+    assert (out / "summary.md").is_file() and (out / "plots" / "heatmap_image_auroc.png").is_file()
+
+
+def test_cli_models_lists_registry(capsys):
+    assert main(["models"]) == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in MODEL_REGISTRY)
+    assert main(["models", "--default"]) == 0
+    printed = capsys.readouterr().out
+    assert "patchcore" in printed and "ocsvm-pixels" not in printed
