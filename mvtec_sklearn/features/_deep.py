@@ -419,7 +419,7 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of float32, shape (n, n_features_out_)
+        features : ndarray of float32, shape (n, n_features_out)
         """
         check_is_fitted(self)
         chunks = []

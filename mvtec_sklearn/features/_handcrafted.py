@@ -215,8 +215,8 @@ def compute_image_statistics(image, features=_DEFAULT_GROUPS, bins=16, edge_thre
       uniform pattern of k set bits (k = 0..8), ``lbp_nonuniform`` the rest.
     - ``glcm``: grey-level co-occurrence statistics of Y quantised to 8
       levels, distance 1, right and down neighbours pooled, symmetric,
-      normalised to probabilities p(i, j): ``glcm_contrast`` sum p (i-j)^2,
-      ``glcm_homogeneity`` sum p / (1 + |i-j|), ``glcm_energy`` sum p^2,
+      normalised to probabilities p(i, j): ``glcm_contrast`` ``sum p (i-j)^2``,
+      ``glcm_homogeneity`` ``sum p / (1 + |i-j|)``, ``glcm_energy`` sum p^2,
       ``glcm_correlation`` (Haralick; 1 for a constant image).
 
     Parameters
@@ -392,7 +392,7 @@ class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of float64, shape (n, n_features_out_)
+        features : ndarray of float64, shape (n, n_features_out)
         """
         check_is_fitted(self)
         paths, array = check_image_input(X)
