@@ -32,8 +32,16 @@ summary: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+examples: $(STAMP)
+	for script in $(filter-out examples/grid_search.py,$(wildcard examples/*.py)); do \
+		MPLBACKEND=Agg $(PY) $$script --quick || exit 1; done
+	MPLBACKEND=Agg $(PY) examples/grid_search.py --image-size 32
+
 wheel: $(STAMP)
-	$(PY) -m build --outdir dist .
+	$(PY) -m build --no-isolation --outdir dist .
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
