@@ -96,8 +96,8 @@ def _ours_worker(cfg_path):
     det = PatchCoreDetector(
         backbone=cfg["backbone"], weights=cfg["weights"], layers=tuple(cfg["layers"]),
         coreset_ratio=cfg["coreset_ratio"], n_neighbors=cfg["n_neighbors"],
-        image_size=cfg["image_size"], device=cfg["device"], batch_size=cfg["batch_size"],
-        random_state=cfg["seed"],
+        image_size=cfg["image_size"], embedding_dim=cfg["embedding_dim"], device=cfg["device"],
+        batch_size=cfg["batch_size"], random_state=cfg["seed"],
     )
     t0 = time.perf_counter()
     det.fit(cfg["train"])
@@ -185,6 +185,9 @@ def main(argv=None):
     parser.add_argument("--coreset-ratio", type=float, default=0.1)
     parser.add_argument("--n-neighbors", type=int, default=9)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--embedding-dim", type=lambda v: None if v.lower() == "none" else int(v),
+                        default=1024, help="PatchCoreDetector's embedding_dim ('none': all "
+                        "channels, as anomalib)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--coreset-n", type=int, default=100_000)
     parser.add_argument("--coreset-k", type=int, default=2_000)
@@ -193,7 +196,8 @@ def main(argv=None):
     parser.add_argument("--fit-only", action="store_true",
                         help="only fit ours (peak-memory check of a large training set)")
     parser.add_argument("--anomalib-python", default=os.environ.get("ANOMALIB_PYTHON"))
-    parser.add_argument("--root", default=None, help="reuse/keep the generated data here")
+    parser.add_argument("--root", default=None, help="keep the generated data here; an "
+                        "existing category there is reused as is")
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._worker:
@@ -216,9 +220,12 @@ def main(argv=None):
 
     root = args.root or tempfile.mkdtemp(prefix="bench_patchcore_")
     t0 = time.perf_counter()
-    make_mvtec_like(root, categories=[args.category], n_train=args.n_train,
-                    n_test_good=args.n_test_good, n_test_defect=args.n_test_defect,
-                    image_size=args.image_px, random_state=0)
+    if os.path.isdir(os.path.join(root, args.category)):
+        print(f"reusing the data in {root} (generated with the same options)")
+    else:
+        make_mvtec_like(root, categories=[args.category], n_train=args.n_train,
+                        n_test_good=args.n_test_good, n_test_defect=args.n_test_defect,
+                        image_size=args.image_px, random_state=0)
     train = load_mvtec(root, args.category, "train")
     test = load_mvtec(root, args.category, "test")
     print(f"data: {len(train.paths)} train / {len(test.paths)} test images of "
@@ -228,11 +235,13 @@ def main(argv=None):
     common = {"backbone": args.backbone, "layers": layers, "coreset_ratio": args.coreset_ratio,
               "n_neighbors": args.n_neighbors, "image_size": args.image_size,
               "batch_size": args.batch_size, "device": args.device, "seed": 0,
+              "embedding_dim": args.embedding_dim,
               "train": list(train.paths), "test": list(test.paths)}
     print(f"settings: backbone={args.backbone} (random init, seed 0, the same weights for "
           f"both) layers={layers} "
           f"coreset_ratio={args.coreset_ratio} n_neighbors={args.n_neighbors} "
-          f"image_size={args.image_size} batch_size={args.batch_size}")
+          f"image_size={args.image_size} batch_size={args.batch_size} "
+          f"embedding_dim={args.embedding_dim} (ours)")
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -156,6 +156,56 @@ def _make_featurizer(est, random_state):
     )
 
 
+def _embedding_size(n_channels, embedding_dim):
+    """Dimension of the patch embeddings: ``embedding_dim`` capped at the channel count."""
+    return n_channels if embedding_dim is None else min(int(embedding_dim), n_channels)
+
+
+def _patch_embeddings(feats, layer_channels, dim, out):
+    """Multi-layer patch features -> one row per patch, pooled over channels.
+
+    Each layer's channels of a patch are average-pooled to ``dim`` values
+    (``adaptive_avg_pool1d``), the layers' vectors are concatenated and pooled
+    again to ``dim``, as in the reference PatchCore's preprocessing and
+    aggregation. With two layers and an even ``dim`` every layer contributes
+    ``dim / 2`` values, whatever its channel count. ``dim=None`` keeps the
+    concatenated channels. Works one image at a time, so the temporaries
+    stay at a few patch grids of one image.
+
+    Parameters
+    ----------
+    feats : tensor (b, C, h, w)
+        Patch features, layers' channels concatenated in order.
+    layer_channels : sequence of int
+        Channels of each layer (summing to ``C``).
+    dim : int or None
+        Embedding dimension.
+    out : tensor (b * h * w, dim or C)
+        Filled with the embeddings, image-major, then row, column.
+
+    Returns
+    -------
+    out : tensor
+    """
+    import torch
+    import torch.nn.functional as F
+
+    b, c = feats.shape[:2]
+    per_image = out.shape[0] // b
+    for i in range(b):
+        rows = feats[i].reshape(c, per_image).T  # (h * w, C) view
+        dest = out[i * per_image:(i + 1) * per_image]
+        if dim is None:
+            dest.copy_(rows)
+            continue
+        pooled, start = [], 0
+        for n_layer in layer_channels:
+            pooled.append(F.adaptive_avg_pool1d(rows[:, None, start:start + n_layer], dim))
+            start += n_layer
+        dest.copy_(F.adaptive_avg_pool1d(torch.cat(pooled, dim=2), dim)[:, 0])
+    return out
+
+
 _FEATURIZER_CONSTRAINTS = {
     "backbone": "no_validation",
     "weights": [None, str, os.PathLike],
@@ -173,7 +223,13 @@ class PatchCoreDetector(BaseDetector):
 
     Training images are turned into locally aggregated multi-layer patch
     features by :class:`mvtec_sklearn.features.DeepFeaturizer` (3x3 average,
-    layers resized to the finest grid and concatenated). A memory bank keeps a
+    layers resized to the finest grid and concatenated), and each patch's
+    feature vector is reduced to ``embedding_dim`` values by average pooling
+    over channels as in the reference implementation: every layer's channels
+    are pooled to ``embedding_dim``, then the layers' vectors together
+    (so the layers weigh equally). The reduction runs one batch at a time:
+    full-dimension features of all training images never exist at once.
+    A memory bank keeps a
     ``coreset_ratio`` fraction of all training patches, chosen by greedy
     k-center selection on a seeded random projection of the features
     (Roth et al., 2022). A test patch's score is its Euclidean distance to the
@@ -204,6 +260,13 @@ class PatchCoreDetector(BaseDetector):
         score. ``1`` disables the re-weighting (the score is ``s*``).
     image_size : int or (int, int), default=224
         Images are resized to this size before the network.
+    embedding_dim : int or None, default=1024
+        Dimension of the patch embeddings (the reference's pretrain and
+        target embedding dimension); capped at the number of channels of the
+        layers (384 for resnet18's layer2 + layer3, 1536 for
+        wide_resnet50_2's). ``None`` keeps every channel unpooled. The memory
+        used by :meth:`fit` is about ``n_images * h * w * embedding_dim * 4``
+        bytes (1.3 GB for 400 images at 224 px).
     projection_dim : int or None, default=128
         Dimension of the random projection used for the coreset selection
         (``None``: select on the full features).
@@ -223,12 +286,13 @@ class PatchCoreDetector(BaseDetector):
     ----------
     featurizer_ : DeepFeaturizer
         The fitted featurizer.
-    memory_bank_ : ndarray of float32, shape (n_bank, n_channels)
-        The coreset of training patch features.
+    memory_bank_ : ndarray of float32, shape (n_bank, n_dims)
+        The coreset of training patch embeddings (``n_dims`` is
+        ``embedding_dim`` capped at the channel count, or every channel).
     coreset_indices_ : ndarray of int64, shape (n_bank,)
         Rows of the training patches (image-major, then row, column) kept.
     feature_map_shape_ : tuple of int
-        ``(n_channels, h, w)`` of one image's patch features.
+        ``(n_dims, h, w)`` of one image's patch embeddings.
     offset_ : float
         Threshold of :meth:`decision_function`.
 
@@ -262,6 +326,7 @@ class PatchCoreDetector(BaseDetector):
         **_FEATURIZER_CONSTRAINTS,
         "coreset_ratio": [Interval(Real, 0, 1, closed="right")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "embedding_dim": [None, Interval(Integral, 1, None, closed="left")],
         "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
     }
 
@@ -273,6 +338,7 @@ class PatchCoreDetector(BaseDetector):
         coreset_ratio=0.1,
         n_neighbors=9,
         image_size=224,
+        embedding_dim=1024,
         projection_dim=128,
         device="auto",
         batch_size=32,
@@ -286,6 +352,7 @@ class PatchCoreDetector(BaseDetector):
         self.coreset_ratio = coreset_ratio
         self.n_neighbors = n_neighbors
         self.image_size = image_size
+        self.embedding_dim = embedding_dim
         self.projection_dim = projection_dim
         self.device = device
         self.batch_size = batch_size
@@ -325,11 +392,15 @@ class PatchCoreDetector(BaseDetector):
                 if featurizer is None:
                     featurizer = _make_featurizer(self, feat_seed).fit(images)
                     c, h, w = featurizer.feature_map_shape_
-                    candidates = torch.empty(n * h * w, c, dtype=torch.float32,
+                    layer_channels = tuple(featurizer.layer_channels_.values())
+                    d = _embedding_size(c, self.embedding_dim)
+                    pool_dim = None if self.embedding_dim is None else d
+                    candidates = torch.empty(n * h * w, d, dtype=torch.float32,
                                              device=featurizer.device_)
                 feats = featurizer.patch_features(images, return_tensor=True)
-                rows = feats.permute(0, 2, 3, 1).reshape(-1, c)
-                candidates[start * h * w:start * h * w + rows.shape[0]] = rows
+                _patch_embeddings(feats, layer_channels, pool_dim,
+                                  candidates[start * h * w:(start + len(images)) * h * w])
+                del feats
             indices, nearest = greedy_coreset(candidates, self.coreset_ratio,
                                               projection_dim=self.projection_dim,
                                               random_state=coreset_seed)
@@ -338,7 +409,8 @@ class PatchCoreDetector(BaseDetector):
         del candidates
 
         self.featurizer_ = featurizer
-        self.feature_map_shape_ = (c, h, w)
+        self.feature_map_shape_ = (d, h, w)
+        self._pool_dim = pool_dim
         self.memory_bank_ = bank.cpu().numpy()
         self.coreset_indices_ = indices.cpu().numpy().astype(np.int64)
         self._set_offset(-train_scores)
@@ -389,12 +461,16 @@ class PatchCoreDetector(BaseDetector):
         source = _image_source(X)
         bank = self._bank()
         bank_sq = torch.einsum("ij,ij->i", bank, bank)
-        c, h, w = self.feature_map_shape_
+        d, h, w = self.feature_map_shape_
+        layer_channels = tuple(self.featurizer_.layer_channels_.values())
         scores, maps = [], []
         with torch.inference_mode():
             for _, images in _image_batches(source, self.batch_size, self.verbose, "PatchCore"):
                 feats = self.featurizer_.patch_features(images, return_tensor=True)
-                queries = feats.permute(0, 2, 3, 1).reshape(-1, c)
+                queries = _patch_embeddings(
+                    feats, layer_channels, self._pool_dim,
+                    torch.empty(len(images) * h * w, d, dtype=bank.dtype, device=bank.device))
+                del feats
                 dist, idx = nearest_neighbors(queries, bank, 1, bank_sq_norms=bank_sq)
                 patch = dist[:, 0].view(-1, h * w)
                 s_star, top = patch.max(dim=1)

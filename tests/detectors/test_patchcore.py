@@ -24,6 +24,28 @@ def make_padim(**kw):
     return PaDiMDetector(**{"n_features": 24, **SMALL, **kw})
 
 
+def naive_adaptive_avg_pool(v, dim):
+    """Adaptive average pooling of a vector: bin i averages v[floor(i L/d):ceil((i+1) L/d)]."""
+    n = len(v)
+    return np.array([v[(i * n) // dim:-(-((i + 1) * n) // dim)].mean() for i in range(dim)])
+
+
+def naive_embeddings(det, X):
+    """(n * h * w, d) patch embeddings from the featurizer, pooled patch by patch."""
+    feats = det.featurizer_.patch_features(X).astype(np.float64)
+    c = feats.shape[1]
+    rows = feats.transpose(0, 2, 3, 1).reshape(-1, c)
+    if det.embedding_dim is None:
+        return rows
+    dim = min(det.embedding_dim, c)
+    bounds = np.cumsum([0, *det.featurizer_.layer_channels_.values()])
+    out = []
+    for row in rows:
+        per_layer = [naive_adaptive_avg_pool(row[a:b], dim) for a, b in zip(bounds, bounds[1:])]
+        out.append(naive_adaptive_avg_pool(np.concatenate(per_layer), dim))
+    return np.array(out)
+
+
 @pytest.mark.parametrize("make", [make_patchcore, make_padim], ids=["patchcore", "padim"])
 def test_conformance(make, image_paths):
     check_image_estimator(make(), image_paths)
@@ -71,12 +93,11 @@ def test_anomaly_map_peaks_inside_pasted_defect(make):
 def test_patchcore_scores_match_brute_force(n_neighbors):
     rng = np.random.default_rng(1)
     X = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
-    det = make_patchcore(coreset_ratio=0.5, n_neighbors=n_neighbors).fit(X[:4])
+    det = make_patchcore(coreset_ratio=0.5, n_neighbors=n_neighbors, embedding_dim=100).fit(X[:4])
     bank = torch.from_numpy(det.memory_bank_).double()
-    feats = torch.from_numpy(det.featurizer_.patch_features(X)).double()
-    c, h, w = det.feature_map_shape_
-    assert feats.shape[1:] == (c, h, w)
-    queries = feats.permute(0, 2, 3, 1).reshape(len(X), h * w, c)
+    d, h, w = det.feature_map_shape_
+    assert d == 100
+    queries = torch.from_numpy(naive_embeddings(det, X)).reshape(len(X), h * w, d)
     expected = []
     for q in queries:
         d = torch.cdist(q, bank)
@@ -100,7 +121,7 @@ def test_patchcore_coreset_size_and_ratio_one_keeps_every_patch():
     c, h, w = full.feature_map_shape_
     assert full.memory_bank_.shape == (5 * h * w, c)
     np.testing.assert_array_equal(full.coreset_indices_, np.arange(5 * h * w))
-    feats = full.featurizer_.patch_features(X).transpose(0, 2, 3, 1).reshape(-1, c)
+    feats = naive_embeddings(full, X)
     np.testing.assert_allclose(full.memory_bank_, feats, rtol=1e-5, atol=1e-6)
     # training images are in the bank: their patch distances are ~0
     assert np.all(full.anomaly_map(X) < 1e-2 * np.abs(full.memory_bank_).max())
@@ -108,6 +129,32 @@ def test_patchcore_coreset_size_and_ratio_one_keeps_every_patch():
     assert part.memory_bank_.shape == (int(0.1 * 5 * h * w), c)
     np.testing.assert_allclose(part.memory_bank_, feats[part.coreset_indices_], rtol=1e-5,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "embedding_dim, expected_dim",
+    [(None, 128 + 256), (1024, 128 + 256), (64, 64), (100, 100)],
+)
+def test_patchcore_embedding_dim(embedding_dim, expected_dim):
+    rng = np.random.default_rng(6)
+    X = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    det = make_patchcore(coreset_ratio=1.0, embedding_dim=embedding_dim).fit(X)
+    d, h, w = det.feature_map_shape_
+    assert d == expected_dim and det.memory_bank_.shape == (3 * h * w, expected_dim)
+    expected = naive_embeddings(det, X)
+    if embedding_dim is None:  # every channel, unpooled
+        feats = det.featurizer_.patch_features(X)
+        np.testing.assert_array_equal(det.memory_bank_,
+                                      feats.transpose(0, 2, 3, 1).reshape(-1, 384))
+    elif embedding_dim == 64:  # layer2 (128) and layer3 (256) each pooled to 32 values
+        feats = det.featurizer_.patch_features(X).transpose(0, 2, 3, 1).reshape(-1, 384)
+        np.testing.assert_allclose(expected[:, :32], feats[:, :128].reshape(-1, 32, 4).mean(2),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(expected[:, 32:], feats[:, 128:].reshape(-1, 32, 8).mean(2),
+                                   rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(det.memory_bank_, expected, rtol=1e-5, atol=1e-6)
+    # test patches go through the same embedding: training images score ~0
+    assert np.all(det.anomaly_map(X) < 1e-2 * np.abs(det.memory_bank_).max())
 
 
 def test_padim_whitening_matches_numpy_covariance():
@@ -163,5 +210,7 @@ def test_parameter_validation():
     X = np.zeros((2, 32, 32, 3), np.uint8)
     with pytest.raises(ValueError, match="coreset_ratio"):
         make_patchcore(coreset_ratio=1.5).fit(X)
+    with pytest.raises(ValueError, match="embedding_dim"):
+        make_patchcore(embedding_dim=0).fit(X)
     with pytest.raises(ValueError, match="shrinkage"):
         make_padim(shrinkage="oas").fit(X)
