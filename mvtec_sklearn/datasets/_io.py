@@ -9,7 +9,6 @@ and 8 or 16 bits are handled the same way everywhere.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError

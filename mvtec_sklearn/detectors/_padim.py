@@ -9,8 +9,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseDetector
-from ._patchcore import (
+from ._patch_base import (
+    BasePatchDetector,
     _FEATURIZER_CONSTRAINTS,
     _image_batches,
     _image_source,
@@ -65,7 +65,7 @@ def ledoit_wolf_covariance(X):
     return cov, shrinkage
 
 
-class PaDiMDetector(BaseDetector):
+class PaDiMDetector(BasePatchDetector):
     """PaDiM: Mahalanobis distance to a Gaussian of patch features per position.
 
     Patch features (3x3 local average of several layers, resized to the
@@ -142,11 +142,12 @@ class PaDiMDetector(BaseDetector):
     """
 
     _parameter_constraints: dict = {
-        **BaseDetector._parameter_constraints,
+        **BasePatchDetector._parameter_constraints,
         **_FEATURIZER_CONSTRAINTS,
         "n_features": [None, Interval(Integral, 1, None, closed="left")],
         "shrinkage": [StrOptions({"ledoit_wolf"}), Interval(Real, 0, None, closed="left")],
     }
+    _transient_attrs = ("_mean_t", "_whitening_t")
 
     def __init__(
         self,
@@ -290,43 +291,3 @@ class PaDiMDetector(BaseDetector):
                     maps.append(at_input.cpu())
         scores = torch.cat(scores).double().numpy()
         return scores, (torch.cat(maps).numpy() if with_maps else None)
-
-    def score_samples(self, X):
-        """Opposite of the image anomaly score (maximum of the map): higher is more normal.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images.
-
-        Returns
-        -------
-        ndarray of shape (n,)
-        """
-        return -self._score(X, with_maps=False)[0]
-
-    def anomaly_map(self, X):
-        """Pixel anomaly maps at the input resolution (higher = more anomalous).
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images of one size.
-
-        Returns
-        -------
-        ndarray of float32, shape (n, H, W)
-        """
-        return self._score(X, with_maps=True)[1]
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_mean_t", None)
-        state.pop("_whitening_t", None)
-        return state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.non_deterministic = self.random_state is None
-        return tags

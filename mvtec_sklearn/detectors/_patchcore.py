@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,151 +9,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from mvtec_sklearn.datasets import load_images
-from mvtec_sklearn.utils import progress
-
-from ._base import BaseDetector
+from ._patch_base import (
+    _FEATURIZER_CONSTRAINTS,
+    BasePatchDetector,
+    _image_batches,
+    _image_source,
+    _make_featurizer,
+    _network_size,
+    _postprocess_maps,
+)
 from ._coreset import greedy_coreset, nearest_neighbors
 
 __all__ = ["PatchCoreDetector"]
-
-#: Standard deviation (pixels at ``image_size``) of the Gaussian smoothing of anomaly maps.
-MAP_SIGMA = 4.0
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers shared with PaDiMDetector
-# ---------------------------------------------------------------------------------------------
-def _is_path_sequence(X):
-    if isinstance(X, (str, bytes, os.PathLike, np.ndarray)):
-        return isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "USO" and len(X) > 0
-    if hasattr(X, "tolist"):  # pandas Series / Index
-        X = X.tolist()
-    try:
-        return len(X) > 0 and all(isinstance(p, (str, os.PathLike)) for p in X)
-    except TypeError:
-        return False
-
-
-def _image_source(X):
-    """Validate images given as paths or an array without decoding them all.
-
-    Returns a list of paths or an ndarray; anything invalid is handed to
-    :func:`mvtec_sklearn.datasets.load_images`, which raises the package's
-    error message.
-    """
-    if _is_path_sequence(X):
-        paths = [os.fspath(p) for p in (X.tolist() if hasattr(X, "tolist") else X)]
-        for path in paths:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"Image file not found: {path!r}")
-        return paths
-    if isinstance(X, (str, os.PathLike)) or (isinstance(X, (list, tuple)) and len(X) == 0):
-        load_images(X)
-    try:
-        arr = np.asarray(X)
-    except ValueError:  # ragged nested sequences
-        arr = None
-    if (
-        arr is None
-        or arr.dtype.kind not in "biuf"
-        or arr.ndim not in (3, 4)
-        or arr.size == 0
-        or (arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4))
-    ):
-        load_images(X)  # raises a ValueError that names the problem
-    return arr
-
-
-def _image_batches(source, batch_size, verbose=False, desc=None):
-    """Yield ``(start, images)`` with float32 (b, H, W, 3) batches at input resolution."""
-    n = len(source)
-    shape = None
-    starts = range(0, n, batch_size)
-    for start in progress(starts, verbose=verbose, total=len(starts), desc=desc):
-        images = load_images(source[start:start + batch_size], channels=3)
-        if shape is None:
-            shape = images.shape[1:3]
-        elif images.shape[1:3] != shape:
-            raise ValueError(
-                f"All images must have the same size; found {shape} and {images.shape[1:3]}."
-            )
-        yield start, images
-
-
-def _gaussian_blur(maps, sigma):
-    """Separable Gaussian smoothing of (n, H, W) maps (kernel radius 4 sigma, reflect padding)."""
-    import torch
-    import torch.nn.functional as F
-
-    radius = int(4.0 * sigma + 0.5)
-    coords = torch.arange(-radius, radius + 1, dtype=maps.dtype, device=maps.device)
-    kernel = torch.exp(-0.5 * (coords / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    x = maps[:, None]
-    h, w = x.shape[-2:]
-    mode = "reflect" if radius < min(h, w) else "replicate"
-    x = F.pad(x, (radius, radius, radius, radius), mode=mode)
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1))
-    x = F.conv2d(x, kernel.view(1, 1, -1, 1))
-    return x[:, 0]
-
-
-def _postprocess_maps(patch_maps, network_size, input_size):
-    """Patch-grid maps -> smoothed maps at the network input size and at the image size.
-
-    Parameters
-    ----------
-    patch_maps : tensor (n, h, w)
-    network_size : (int, int)
-        The size images are resized to before the network (``image_size``).
-    input_size : (int, int)
-        The size of the input images.
-
-    Returns
-    -------
-    smooth : tensor (n, *network_size)
-        Bilinear upsampling then Gaussian smoothing (sigma = 4).
-    at_input : tensor (n, *input_size)
-        ``smooth`` resized bilinearly to the input resolution.
-    """
-    import torch.nn.functional as F
-
-    x = F.interpolate(patch_maps[:, None].float(), size=tuple(network_size), mode="bilinear",
-                      align_corners=False)[:, 0]
-    smooth = _gaussian_blur(x, MAP_SIGMA)
-    if tuple(input_size) == tuple(network_size):
-        return smooth, smooth
-    at_input = F.interpolate(smooth[:, None], size=tuple(input_size), mode="bilinear",
-                             align_corners=False)[:, 0]
-    return smooth, at_input
-
-
-def _network_size(image_size):
-    if isinstance(image_size, Integral):
-        return int(image_size), int(image_size)
-    size = tuple(int(s) for s in image_size)
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(
-            f"image_size must be a positive int or a pair of ints, got {image_size!r}."
-        )
-    return size
-
-
-def _make_featurizer(est, random_state):
-    from mvtec_sklearn.features import DeepFeaturizer
-
-    return DeepFeaturizer(
-        backbone=est.backbone,
-        weights=est.weights,
-        layers=None if est.layers is None else tuple(est.layers),
-        image_size=est.image_size,
-        device=est.device,
-        batch_size=est.batch_size,
-        random_state=random_state,
-        verbose=False,
-    )
-
 
 def _embedding_size(n_channels, embedding_dim):
     """Dimension of the patch embeddings: ``embedding_dim`` capped at the channel count."""
@@ -206,19 +72,7 @@ def _patch_embeddings(feats, layer_channels, dim, out):
     return out
 
 
-_FEATURIZER_CONSTRAINTS = {
-    "backbone": "no_validation",
-    "weights": [None, str, os.PathLike],
-    "layers": [None, str, list, tuple],
-    "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
-    "device": "no_validation",
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
-    "random_state": ["random_state"],
-    "verbose": ["verbose"],
-}
-
-
-class PatchCoreDetector(BaseDetector):
+class PatchCoreDetector(BasePatchDetector):
     """PatchCore: nearest-neighbour distances to a coreset of normal patch features.
 
     Training images are turned into locally aggregated multi-layer patch
@@ -322,13 +176,14 @@ class PatchCoreDetector(BaseDetector):
     """
 
     _parameter_constraints: dict = {
-        **BaseDetector._parameter_constraints,
+        **BasePatchDetector._parameter_constraints,
         **_FEATURIZER_CONSTRAINTS,
         "coreset_ratio": [Interval(Real, 0, 1, closed="right")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "embedding_dim": [None, Interval(Integral, 1, None, closed="left")],
         "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
     }
+    _transient_attrs = ("_bank_cache",)
 
     def __init__(
         self,
@@ -482,42 +337,3 @@ class PatchCoreDetector(BaseDetector):
                     maps.append(at_input.cpu())
         scores = torch.cat(scores).double().numpy()
         return scores, (torch.cat(maps).numpy() if with_maps else None)
-
-    def score_samples(self, X):
-        """Opposite of the image anomaly score: higher is more normal.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images.
-
-        Returns
-        -------
-        ndarray of shape (n,)
-        """
-        return -self._score(X, with_maps=False)[0]
-
-    def anomaly_map(self, X):
-        """Pixel anomaly maps at the input resolution (higher = more anomalous).
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images of one size.
-
-        Returns
-        -------
-        ndarray of float32, shape (n, H, W)
-        """
-        return self._score(X, with_maps=True)[1]
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_bank_cache", None)
-        return state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.non_deterministic = self.random_state is None
-        return tags

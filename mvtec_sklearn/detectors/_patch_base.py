@@ -1,0 +1,161 @@
+"""What PatchCore and PaDiM share: image batching, map post-processing, the featurizer, the API."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+
+from mvtec_sklearn.datasets import check_image_input, load_images
+from mvtec_sklearn.utils import progress
+
+from ._base import BaseDetector
+from ._nn._functional import gaussian_blur
+
+__all__ = ["BasePatchDetector", "MAP_SIGMA"]
+
+#: Standard deviation (pixels at ``image_size``) of the Gaussian smoothing of anomaly maps.
+MAP_SIGMA = 4.0
+
+
+def _image_batches(source, batch_size, verbose=False, desc=None):
+    """Yield ``(start, images)`` with float32 (b, H, W, 3) batches at input resolution."""
+    n = len(source)
+    shape = None
+    starts = range(0, n, batch_size)
+    for start in progress(starts, verbose=verbose, total=len(starts), desc=desc):
+        images = load_images(source[start:start + batch_size], channels=3)
+        if shape is None:
+            shape = images.shape[1:3]
+        elif images.shape[1:3] != shape:
+            raise ValueError(
+                f"All images must have the same size; found {shape} and {images.shape[1:3]}."
+            )
+        yield start, images
+
+
+def _postprocess_maps(patch_maps, network_size, input_size):
+    """Patch-grid maps -> smoothed maps at the network input size and at the image size.
+
+    Parameters
+    ----------
+    patch_maps : tensor (n, h, w)
+    network_size : (int, int)
+        The size images are resized to before the network (``image_size``).
+    input_size : (int, int)
+        The size of the input images.
+
+    Returns
+    -------
+    smooth : tensor (n, *network_size)
+        Bilinear upsampling then Gaussian smoothing (sigma = 4).
+    at_input : tensor (n, *input_size)
+        ``smooth`` resized bilinearly to the input resolution.
+    """
+    import torch.nn.functional as F
+
+    x = F.interpolate(patch_maps[:, None].float(), size=tuple(network_size), mode="bilinear",
+                      align_corners=False)[:, 0]
+    smooth = gaussian_blur(x, MAP_SIGMA)
+    if tuple(input_size) == tuple(network_size):
+        return smooth, smooth
+    at_input = F.interpolate(smooth[:, None], size=tuple(input_size), mode="bilinear",
+                             align_corners=False)[:, 0]
+    return smooth, at_input
+
+
+def _network_size(image_size):
+    if isinstance(image_size, Integral):
+        return int(image_size), int(image_size)
+    size = tuple(int(s) for s in image_size)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(
+            f"image_size must be a positive int or a pair of ints, got {image_size!r}."
+        )
+    return size
+
+
+def _make_featurizer(est, random_state):
+    from mvtec_sklearn.features import DeepFeaturizer
+
+    return DeepFeaturizer(
+        backbone=est.backbone,
+        weights=est.weights,
+        layers=None if est.layers is None else tuple(est.layers),
+        image_size=est.image_size,
+        device=est.device,
+        batch_size=est.batch_size,
+        random_state=random_state,
+        verbose=False,
+    )
+
+
+def _image_source(X):
+    """Validated images as a list of paths or an array (nothing decoded yet)."""
+    paths, array = check_image_input(X)
+    return paths if paths is not None else array
+
+
+_FEATURIZER_CONSTRAINTS = {
+    "backbone": "no_validation",
+    "weights": [None, str, os.PathLike],
+    "layers": [None, str, list, tuple],
+    "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
+    "device": "no_validation",
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class BasePatchDetector(BaseDetector):
+    """Base of the patch detectors: subclasses implement ``fit`` and ``_score``.
+
+    ``_score(X, with_maps)`` returns the image anomaly scores (n,) and, when
+    ``with_maps``, the anomaly maps (n, H, W) at the input resolution, both as
+    numpy arrays. Attributes named in ``_transient_attrs`` (device caches) are
+    dropped when pickling.
+    """
+
+    _transient_attrs: tuple = ()
+
+    def score_samples(self, X):
+        """Opposite of the image anomaly score: higher is more normal.
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
+            Images.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
+        return -self._score(X, with_maps=False)[0]
+
+    def anomaly_map(self, X):
+        """Pixel anomaly maps at the input resolution (higher = more anomalous).
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
+            Images of one size.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, H, W)
+        """
+        return self._score(X, with_maps=True)[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for name in self._transient_attrs:
+            state.pop(name, None)
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = self.random_state is None
+        return tags
