@@ -55,6 +55,15 @@ class TransformerDetector(
     per-pixel (pixels) or per-location (features) squared error, smoothed;
     the image score reduces it like the autoencoders do.
 
+    Some locations are harder to predict than others even on normal images
+    (edges of an object, a busy texture). With ``normalize_errors=True``
+    (default) the error at each location is standardised, after training,
+    with its mean and standard deviation over the training images — a
+    standardised residual, like PaDiM's per-position statistics — so that a
+    location counts as anomalous when its error is unusual *for that
+    location*. This suits aligned images; for objects in varying positions
+    the per-position statistics blur into global ones.
+
     Parameters
     ----------
     tokens : {"pixels", "features"}, default="pixels"
@@ -80,6 +89,10 @@ class TransformerDetector(
         Width of the feed-forward layers relative to ``dim``.
     dropout : float in [0, 1), default=0.0
         Dropout in the transformer layers during training.
+    normalize_errors : bool, default=True
+        Standardise the error map per location with its training mean and
+        standard deviation (``error_mean_``, ``error_scale_``) before
+        smoothing; ``False`` uses the raw squared error.
     score_mode : {"mean", "max", "quantile"}, default="quantile"
         Reduction of the smoothed error map to the image score.
     quantile : float, default=0.99
@@ -106,6 +119,9 @@ class TransformerDetector(
         Length of a token.
     featurizer_ : DeepFeaturizer
         The fitted featurizer (``tokens="features"``).
+    error_mean_, error_scale_ : ndarray of shape (h, w) or None
+        Per-location mean and standard deviation of the raw error map on the
+        training images (``normalize_errors=True``), else None.
     offset_ : float
         Threshold on ``score_samples``.
 
@@ -133,11 +149,12 @@ class TransformerDetector(
         "heads": _POSITIVE_INT,
         "mlp_ratio": [Interval(Real, 0, None, closed="neither")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "normalize_errors": ["boolean"],
     }
 
     def __init__(self, *, tokens="pixels", patch_size=8, image_size=64, featurizer=None,
                  mask_ratio=0.5, dim=64, depth=2, heads=4, mlp_ratio=2.0, dropout=0.0,
-                 score_mode="quantile", quantile=0.99, smoothing_sigma=4.0, augment=None,
+                 normalize_errors=True, score_mode="quantile", quantile=0.99, smoothing_sigma=4.0, augment=None,
                  contamination="auto", max_epochs=100, batch_size=16, learning_rate=1e-3,
                  weight_decay=0.0, validation_fraction=0.1, patience=10, device="auto",
                  random_state=None, verbose=False):
@@ -151,6 +168,7 @@ class TransformerDetector(
         self.heads = heads
         self.mlp_ratio = mlp_ratio
         self.dropout = dropout
+        self.normalize_errors = normalize_errors
         self.score_mode = score_mode
         self.quantile = quantile
         self.smoothing_sigma = smoothing_sigma
@@ -241,9 +259,28 @@ class TransformerDetector(
         n, c, h, w = target.shape
         return unpatchify(pred, self._patch, c, h, w), target
 
-    def _error_maps(self, module, batch):
+    def _raw_error_maps(self, module, batch):
         pred, target = self._predict_masked(module, batch)
         return (pred - target).pow(2).mean(dim=1)
+
+    def _train(self, data):
+        super()._train(data)
+        self.error_mean_ = self.error_scale_ = None
+        if self.normalize_errors:
+            errors = self._run(data, self._raw_error_maps).double()
+            scale = errors.std(dim=0, correction=0)
+            # A floor keeps locations that never vary in training from exploding.
+            scale = scale + 1e-3 * float(scale.mean()) + 1e-12
+            self.error_mean_ = errors.mean(dim=0).numpy().astype(np.float32)
+            self.error_scale_ = scale.numpy().astype(np.float32)
+
+    def _error_maps(self, module, batch):
+        errors = self._raw_error_maps(module, batch)
+        if self.error_mean_ is None:
+            return errors
+        mean = torch.as_tensor(self.error_mean_, device=errors.device, dtype=errors.dtype)
+        scale = torch.as_tensor(self.error_scale_, device=errors.device, dtype=errors.dtype)
+        return (errors - mean) / scale
 
     def _batch_scores(self, module, batch):
         return self._map_scores(module, batch)

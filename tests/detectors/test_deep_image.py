@@ -157,7 +157,7 @@ def test_deep_models_rank_and_localise_the_defect(estimator, easy_case):
     # Every score mode of the fitted model ranks the defect below the normals.
     modes = {
         VAEDetector: ["max", "elbo", "reconstruction"],
-        GANDetector: ["quantile", "max"],
+        GANDetector: ["latent", "max"],
         TransformerDetector: ["max", "mean"],
     }[type(est)]
     for mode in modes:
@@ -198,3 +198,25 @@ def test_feature_map_models_need_uncropped_featurizer(easy_case):
     featurizer = _featurizer().set_params(crop_size=24)
     with pytest.raises(ValueError, match="crop_size=None"):
         FeatureMapAutoencoderDetector(featurizer=featurizer, max_epochs=1).fit(easy_case[0])
+
+
+def test_transformer_standardises_errors_per_location(easy_case):
+    train, _, defective, mask = easy_case
+    params = dict(image_size=SIZE, patch_size=4, dim=16, depth=1, heads=2, max_epochs=3,
+                  smoothing_sigma=0.0, validation_fraction=None, random_state=0)
+    raw = TransformerDetector(normalize_errors=False, **params).fit(train)
+    assert raw.error_mean_ is None and raw.error_scale_ is None
+    raw_maps = raw.anomaly_map(train)
+    assert raw_maps.min() >= 0.0
+
+    est = TransformerDetector(**params).fit(train)
+    assert est.error_mean_.shape == est.error_scale_.shape == (SIZE, SIZE)
+    # Same seed, same network: the stored statistics are those of the raw errors ...
+    np.testing.assert_allclose(est.error_mean_, raw_maps.mean(axis=0), rtol=1e-4, atol=1e-6)
+    # ... so on the training images each location has mean 0 and standard deviation <= 1.
+    maps = est.anomaly_map(train)
+    np.testing.assert_allclose(maps.mean(axis=0), 0.0, atol=1e-3)
+    assert np.all(maps.std(axis=0) <= 1.0 + 1e-3)
+    np.testing.assert_allclose(
+        maps, (raw_maps - est.error_mean_) / est.error_scale_, rtol=1e-4, atol=1e-4
+    )
