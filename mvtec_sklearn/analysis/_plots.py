@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 import numpy as np
 import pandas as pd
 
 from mvtec_sklearn.datasets import CATEGORY_GROUPS, read_image, read_mask
 
 from ._statistics import CHANNELS, MEASURE_COLUMNS, _as_frame, _missing
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from sklearn.utils import Bunch
 
 __all__ = [
     "group_categories",
@@ -39,7 +48,7 @@ def _pretty(column: str) -> str:
     return _LABELS.get(column, column)
 
 
-def group_categories(categories) -> dict:
+def group_categories(categories: Iterable[str]) -> dict[str, list[str]]:
     """Sort categories into the dataset's groups.
 
     Parameters
@@ -75,7 +84,9 @@ def group_categories(categories) -> dict:
     return groups
 
 
-def plot_channel_density(histograms, groups=None, max_columns=5):
+def plot_channel_density(
+    histograms: pd.DataFrame, groups: dict[str, list[str]] | None = None, max_columns: int = 5
+) -> Figure:
     """Channel intensity density (R, G, B) per category, one panel row per group.
 
     Parameters
@@ -150,7 +161,12 @@ def plot_channel_density(histograms, groups=None, max_columns=5):
     return fig
 
 
-def plot_feature_scatter(stats, category=None, x=("sum_r", "sum_g", "sum_b"), y="brightness"):
+def plot_feature_scatter(
+    stats: pd.DataFrame,
+    category: str | None = None,
+    x: str | Sequence[str] = ("sum_r", "sum_g", "sum_b"),
+    y: str = "brightness",
+) -> Figure:
     """Scatter plots of per-image features, normal vs anomalous in two colours.
 
     Parameters
@@ -212,7 +228,7 @@ def _select_category(frame, category):
     return rows
 
 
-def plot_defect_area_violin(stats, categories=None):
+def plot_defect_area_violin(stats: pd.DataFrame, categories: Sequence[str] | None = None) -> Figure:
     """Violin plot of the defect-area percentage of the anomalous images, per category.
 
     Parameters
@@ -285,7 +301,11 @@ def plot_defect_area_violin(stats, categories=None):
     return fig
 
 
-def plot_correlation_heatmap(stats, columns=None, method="pearson"):
+def plot_correlation_heatmap(
+    stats: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    method: Literal["pearson", "spearman", "kendall"] = "pearson",
+) -> Figure:
     """Correlation heatmap of per-image features.
 
     Parameters
@@ -350,7 +370,12 @@ def plot_correlation_heatmap(stats, columns=None, method="pearson"):
     return fig
 
 
-def plot_sample_grid(X, category=None, n_anomalous=4, random_state=0):
+def plot_sample_grid(
+    X: Bunch | Sequence[Bunch] | pd.DataFrame,
+    category: str | None = None,
+    n_anomalous: int = 4,
+    random_state: int | np.random.RandomState | None = 0,
+) -> Figure:
     """A good image and anomalous images with their defect masks overlaid.
 
     Parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from ._plots import (
 )
 from ._statistics import image_statistics
 from ._tables import count_table, feature_table
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["write_summary_report", "to_markdown"]
 
@@ -57,7 +61,12 @@ def _format_cell(value, decimals) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(table: pd.DataFrame, headers=None, decimals=None, index=True) -> str:
+def to_markdown(
+    table: pd.DataFrame,
+    headers: dict[str, str] | None = None,
+    decimals: dict[str, int] | int | None = None,
+    index: bool = True,
+) -> str:
     """Render a DataFrame as a GitHub-flavoured Markdown table.
 
     Parameters
@@ -136,8 +145,13 @@ def _extremes(table, column, fmt):
 
 
 def write_summary_report(
-    root=None, categories=None, out="mvtec_summary", n_jobs=1, verbose=False, cache_dir="auto"
-):
+    root: str | os.PathLike[str] | None = None,
+    categories: Sequence[str] | None = None,
+    out: str | os.PathLike[str] = "mvtec_summary",
+    n_jobs: int = 1,
+    verbose: bool = False,
+    cache_dir: str | os.PathLike[str] | Literal["auto"] | None = "auto",
+) -> str:
     """Write the dataset exploration report: tables, plots and ``report.md``.
 
     Computes :func:`image_statistics` over every image of the chosen categories

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal, overload
 
 import joblib
 import numpy as np
@@ -14,6 +15,11 @@ from joblib import Parallel, delayed
 from mvtec_sklearn.datasets import is_path_sequence, read_image, read_mask
 from mvtec_sklearn.features import compute_image_statistics
 from mvtec_sklearn.utils import progress
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sklearn.utils import Bunch
 
 __all__ = ["image_statistics", "PROVENANCE_COLUMNS", "MEASURE_COLUMNS", "CHANNELS"]
 
@@ -161,9 +167,36 @@ def _image_record(path, mask_path, cache_dir):
     return result
 
 
+@overload
 def image_statistics(
-    X, *, n_jobs=1, cache_dir=None, verbose=False, return_histograms=False
-):
+    X: Sequence[str | os.PathLike[str]] | Bunch | Sequence[Bunch] | pd.DataFrame,
+    *,
+    n_jobs: int = ...,
+    cache_dir: str | os.PathLike[str] | None = ...,
+    verbose: bool = ...,
+    return_histograms: Literal[False] = ...,
+) -> pd.DataFrame: ...
+
+
+@overload
+def image_statistics(
+    X: Sequence[str | os.PathLike[str]] | Bunch | Sequence[Bunch] | pd.DataFrame,
+    *,
+    n_jobs: int = ...,
+    cache_dir: str | os.PathLike[str] | None = ...,
+    verbose: bool = ...,
+    return_histograms: Literal[True],
+) -> tuple[pd.DataFrame, pd.DataFrame]: ...
+
+
+def image_statistics(
+    X: Sequence[str | os.PathLike[str]] | Bunch | Sequence[Bunch] | pd.DataFrame,
+    *,
+    n_jobs: int = 1,
+    cache_dir: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    return_histograms: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Per-image statistics of a collection of images, with provenance.
 
     Images are decoded one at a time with :func:`mvtec_sklearn.datasets.read_image`

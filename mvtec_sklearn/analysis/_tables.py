@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ._statistics import _as_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sklearn.utils import Bunch
 
 __all__ = ["count_table", "feature_table", "category_table"]
 
@@ -18,7 +25,7 @@ def _categories(frame: pd.DataFrame) -> pd.Series:
     return frame["category"].where(frame["category"].notna(), "all").astype(str)
 
 
-def count_table(X) -> pd.DataFrame:
+def count_table(X: Bunch | Sequence[Bunch] | pd.DataFrame) -> pd.DataFrame:
     """Image counts per category.
 
     Parameters
@@ -76,7 +83,7 @@ def _mode(values: pd.Series):
     return values.mode().iloc[0] if values.notna().any() else np.nan
 
 
-def feature_table(stats) -> pd.DataFrame:
+def feature_table(stats: pd.DataFrame) -> pd.DataFrame:
     """Image and defect features per category, from :func:`image_statistics`.
 
     Parameters
@@ -155,7 +162,7 @@ def feature_table(stats) -> pd.DataFrame:
     return table
 
 
-def category_table(stats) -> pd.DataFrame:
+def category_table(stats: pd.DataFrame) -> pd.DataFrame:
     """Counts (:func:`count_table`) and features (:func:`feature_table`) per category.
 
     Parameters

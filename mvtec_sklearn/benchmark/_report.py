@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -148,7 +149,11 @@ def overlay_figure(saved, path, config_id=None):
     return True
 
 
-def write_report(out, results=None, settings=None):
+def write_report(
+    out: str | os.PathLike[str],
+    results: pd.DataFrame | None = None,
+    settings: dict[str, Any] | None = None,
+) -> str:
     """Write ``summary.md`` and the figures of a benchmark output folder.
 
     Called at the end of :func:`run_benchmark`; call it yourself to rebuild the

@@ -13,12 +13,18 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ._cache import FeatureCache, stable_repr
 from ._registry import MODEL_REGISTRY, ModelSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from dask.distributed import Client
 
 __all__ = ["run_benchmark", "load_results", "load_scores", "RESULT_COLUMNS", "METRICS"]
 
@@ -455,7 +461,7 @@ def _atomic_write_csv(frame, path):
         raise
 
 
-def load_results(out):
+def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:
     """Read ``results.csv`` from a benchmark output folder (latest row per job).
 
     Parameters
@@ -487,7 +493,7 @@ def load_results(out):
     ).reset_index(drop=True)
 
 
-def load_scores(out, results=None):
+def load_scores(out: str | os.PathLike[str], results: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-image test scores saved by :func:`run_benchmark` (for ROC curves after a resumed run).
 
     Parameters
@@ -660,19 +666,19 @@ def _format_line(done, total, row):
 
 
 def run_benchmark(
-    root=None,
-    categories=None,
-    models=None,
-    metrics=None,
-    image_size=None,
-    n_jobs=1,
-    backend=None,
-    scheduler=None,
-    cache_dir=None,
-    out=None,
-    random_state=0,
-    verbose=False,
-):
+    root: str | os.PathLike[str] | None = None,
+    categories: str | Sequence[str] | None = None,
+    models: str | Sequence[str] | dict[str, Any] | None = None,
+    metrics: Sequence[str] | None = None,
+    image_size: int | None = None,
+    n_jobs: int = 1,
+    backend: Literal["loky", "threading", "dask"] | None = None,
+    scheduler: str | Client | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    random_state: int = 0,
+    verbose: bool = False,
+) -> pd.DataFrame:
     """Run every model on every category and collect image and pixel metrics.
 
     Each (category, model) pair is one job: fit on the category's good training

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from sklearn.utils import Bunch
 
 from ._io import load_images
 from ._mvtec import load_masks
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["CACHE_VERSION", "DatasetCache", "load_cache", "save_cache"]
 
@@ -30,7 +34,13 @@ CACHE_VERSION = "1"
 _FRAME_PREFIX = "frame__"
 
 
-def save_cache(path, images, masks=None, frame=None, key=""):
+def save_cache(
+    path: str | os.PathLike[str],
+    images: ArrayLike,
+    masks: ArrayLike | None = None,
+    frame: pd.DataFrame | None = None,
+    key: str = "",
+) -> str:
     """Save images, masks and provenance to one ``.npz`` file, atomically.
 
     Parameters
@@ -98,7 +108,7 @@ def save_cache(path, images, masks=None, frame=None, key=""):
     return path
 
 
-def load_cache(path, key=None):
+def load_cache(path: str | os.PathLike[str], key: str | None = None) -> Bunch:
     """Load a file written by :func:`save_cache`.
 
     Parameters
@@ -194,10 +204,15 @@ class DatasetCache:
     True
     """
 
-    def __init__(self, cache_dir):
+    def __init__(self, cache_dir: str | os.PathLike[str]) -> None:
         self.cache_dir = os.fspath(cache_dir)
 
-    def key(self, data, image_size=None, channels="keep"):
+    def key(
+        self,
+        data: Bunch,
+        image_size: int | tuple[int, int] | None = None,
+        channels: int | Literal["keep"] = "keep",
+    ) -> str:
         """The hash that names the cache file of ``data`` at ``image_size`` / ``channels``.
 
         Parameters
@@ -229,13 +244,23 @@ class DatasetCache:
         }
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
-    def path(self, data, image_size=None, channels="keep"):
+    def path(
+        self,
+        data: Bunch,
+        image_size: int | tuple[int, int] | None = None,
+        channels: int | Literal["keep"] = "keep",
+    ) -> str:
         """The cache file that :meth:`load` reads or writes for these arguments."""
         key = self.key(data, image_size, channels)
         name = f"{data['category']}-{data['split']}-{key[:20]}.npz"
         return os.path.join(self.cache_dir, name)
 
-    def load(self, data, image_size=None, channels="keep"):
+    def load(
+        self,
+        data: Bunch,
+        image_size: int | tuple[int, int] | None = None,
+        channels: int | Literal["keep"] = "keep",
+    ) -> Bunch:
         """Decoded images and masks of ``data``: from the cache, or decoded and cached now.
 
         Parameters

@@ -9,9 +9,15 @@ and 8 or 16 bits are handled the same way everywhere.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 __all__ = ["read_image", "read_mask", "load_images", "is_path_sequence", "check_image_input"]
 
@@ -32,7 +38,12 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
-def read_image(path, size=None, mode="keep", resample="bilinear"):
+def read_image(
+    path: str | os.PathLike[str],
+    size: int | tuple[int, int] | None = None,
+    mode: str = "keep",
+    resample: str = "bilinear",
+) -> NDArray[np.uint8]:
     """Decode one image file into a uint8 array.
 
     Parameters
@@ -109,7 +120,9 @@ def read_image(path, size=None, mode="keep", resample="bilinear"):
     return arr
 
 
-def read_mask(path, size=None):
+def read_mask(
+    path: str | os.PathLike[str], size: int | tuple[int, int] | None = None
+) -> NDArray[np.bool_]:
     """Decode a ground-truth mask file into a bool array (white = defect).
 
     Uses :func:`read_image` and binarises with ``> 0``. When resizing, each
@@ -141,7 +154,7 @@ def read_mask(path, size=None):
     return read_image(path, size=size, mode="L", resample="box") > 0
 
 
-def is_path_sequence(X) -> bool:
+def is_path_sequence(X: object) -> bool:
     """True when ``X`` is a non-empty sequence (list, tuple, 1-D array, Series) of paths.
 
     Examples
@@ -163,7 +176,9 @@ def is_path_sequence(X) -> bool:
         return False
 
 
-def check_image_input(X):
+def check_image_input(
+    X: Sequence[str | os.PathLike[str]] | ArrayLike,
+) -> tuple[list[str] | None, np.ndarray | None]:
     """Check images given as paths or an array without decoding them.
 
     Paths are checked for existence; arrays for emptiness, number of
@@ -220,7 +235,12 @@ def check_image_input(X):
     return None, arr
 
 
-def load_images(X, size=None, channels="keep", dtype=np.float32):
+def load_images(
+    X: Sequence[str | os.PathLike[str]] | ArrayLike,
+    size: int | tuple[int, int] | None = None,
+    channels: int | Literal["keep"] = "keep",
+    dtype: DTypeLike = np.float32,
+) -> np.ndarray:
     """Validate images given as paths or an array and return one float array.
 
     This is the input contract of every image-input estimator (DESIGN.md):

@@ -13,6 +13,7 @@ Nothing is ever written into the dataset folder.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,11 @@ from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch
 
 from ._io import IMAGE_EXTENSIONS, read_mask
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import NDArray
 
 __all__ = [
     "CATEGORIES",
@@ -96,7 +102,7 @@ def _check_root(root):
     return root
 
 
-def list_categories(root):
+def list_categories(root: str | os.PathLike[str]) -> list[str]:
     """The categories found under ``root`` (sub-folders with a ``train`` or ``test`` folder).
 
     Parameters
@@ -218,7 +224,12 @@ def _rows_test(cat_dir, category, validate):
     return rows
 
 
-def load_mvtec(root, category, split="train", validate=False):
+def load_mvtec(
+    root: str | os.PathLike[str],
+    category: str,
+    split: Literal["train", "test", "all"] = "train",
+    validate: bool = False,
+) -> Bunch:
     """Load one category of a dataset in the MVTec AD layout as paths with provenance.
 
     Images are not decoded: the result holds file paths, labels and where each
@@ -312,7 +323,9 @@ def load_mvtec(root, category, split="train", validate=False):
     )
 
 
-def load_masks(mask_paths, size=None):
+def load_masks(
+    mask_paths: Sequence[str | os.PathLike[str] | None], size: int | tuple[int, int] | None = None
+) -> NDArray[np.bool_]:
     """Decode ground-truth masks into one bool array; ``None`` entries give all-False masks.
 
     Parameters

@@ -26,9 +26,13 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["GENERATOR_VERSION", "make_mvtec_like", "synthetic_defect_types", "synthetic_root"]
 
@@ -1419,7 +1423,7 @@ def _check_categories(categories):
     return list(dict.fromkeys(categories))
 
 
-def synthetic_defect_types(category):
+def synthetic_defect_types(category: str) -> list[str]:
     """The defect types the synthetic generator draws for ``category``.
 
     Parameters
@@ -1442,15 +1446,15 @@ def synthetic_defect_types(category):
 
 
 def make_mvtec_like(
-    root,
-    categories=None,
-    n_train=60,
-    n_test_good=20,
-    n_test_defect=40,
-    image_size=None,
-    random_state=0,
-    overwrite=False,
-):
+    root: str | os.PathLike[str],
+    categories: str | Sequence[str] | None = None,
+    n_train: int = 60,
+    n_test_good: int = 20,
+    n_test_defect: int = 40,
+    image_size: int | None = None,
+    random_state: int | None = 0,
+    overwrite: bool = False,
+) -> str:
     """Write a synthetic dataset in the exact MVTec AD folder layout.
 
     Each category is a fair miniature of its MVTec AD namesake: textures
@@ -1565,7 +1569,7 @@ def _default_data_home():
     )
 
 
-def synthetic_root(data_home=None, **make_kwargs):
+def synthetic_root(data_home: str | os.PathLike[str] | None = None, **make_kwargs: Any) -> str:
     """Generate the synthetic dataset once and return its folder (reused afterwards).
 
     The folder name is a hash of ``make_kwargs`` and the generator version, so

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -11,6 +12,9 @@ from torch.utils.data import Dataset
 
 from ._io import load_images, read_mask
 from ._mvtec import load_mvtec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = ["MVTecDataset", "collate_with_provenance"]
 
@@ -91,14 +95,14 @@ class MVTecDataset(Dataset):
 
     def __init__(
         self,
-        root_or_bunch,
-        category=None,
-        split="train",
-        image_size=None,
-        channels=3,
-        transform=None,
-        mask_transform=None,
-    ):
+        root_or_bunch: str | os.PathLike[str] | Bunch,
+        category: str | None = None,
+        split: Literal["train", "test", "all"] = "train",
+        image_size: int | tuple[int, int] | None = None,
+        channels: int | Literal["keep"] = 3,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        mask_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         if channels not in (1, 3, "keep"):
             raise ValueError(f"channels must be 1, 3 or 'keep', got {channels!r}.")
         self.data = _as_bunch(root_or_bunch, category, split)
@@ -108,10 +112,10 @@ class MVTecDataset(Dataset):
         self.mask_transform = mask_transform
         self._frame = self.data["frame"].reset_index(drop=True)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._frame)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> dict[str, Any]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} images.")
         row = self._frame.iloc[index]
@@ -147,7 +151,7 @@ class MVTecDataset(Dataset):
         )
 
 
-def collate_with_provenance(items):
+def collate_with_provenance(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """``DataLoader`` collate function that stacks tensors and keeps provenance as lists.
 
     Parameters

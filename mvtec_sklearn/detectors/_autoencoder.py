@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Literal
 
 import torch.nn.functional as F
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -18,6 +19,16 @@ from ._torch_base import (
     ImageInputMixin,
     VectorInputMixin,
 )
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Sequence
+
+    import numpy as np
+    import torch
+    from numpy.typing import ArrayLike, NDArray
+
+    from mvtec_sklearn.features import DeepFeaturizer
 
 __all__ = ["AutoencoderDetector", "FeatureAutoencoderDetector", "FeatureMapAutoencoderDetector"]
 
@@ -120,11 +131,30 @@ class AutoencoderDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
         "ssim_weight": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, *, image_size=64, base_channels=32, depth=3, latent_channels=16,
-                 loss="mse", ssim_weight=1.0, score_mode="quantile", quantile=0.99,
-                 smoothing_sigma=4.0, augment=None, contamination="auto", max_epochs=50,
-                 batch_size=16, learning_rate=1e-3, weight_decay=0.0, validation_fraction=0.1,
-                 patience=5, device="auto", random_state=None, verbose=False):
+    def __init__(
+        self,
+        *,
+        image_size: int | None = 64,
+        base_channels: int = 32,
+        depth: int = 3,
+        latent_channels: int = 16,
+        loss: Literal["mse", "mse+ssim"] = "mse",
+        ssim_weight: float = 1.0,
+        score_mode: Literal["mean", "max", "quantile"] = "quantile",
+        quantile: float = 0.99,
+        smoothing_sigma: float = 4.0,
+        augment: Literal["flip", "default"] | Callable[[torch.Tensor], torch.Tensor] | None = None,
+        contamination: float | Literal["auto"] = "auto",
+        max_epochs: int = 50,
+        batch_size: int = 16,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float | None = 0.1,
+        patience: int = 5,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.image_size = image_size
         self.base_channels = base_channels
         self.depth = depth
@@ -174,7 +204,7 @@ class AutoencoderDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
     def _batch_scores(self, module, batch):
         return self._map_scores(module, batch)
 
-    def reconstruct(self, X):
+    def reconstruct(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Reconstructed images at the working resolution.
 
         Parameters
@@ -242,10 +272,23 @@ class FeatureAutoencoderDetector(VectorInputMixin, BaseTorchDetector):
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def __init__(self, *, hidden_sizes=(128,), latent_dim=16, dropout=0.0,
-                 contamination="auto", max_epochs=100, batch_size=32, learning_rate=1e-3,
-                 weight_decay=0.0, validation_fraction=0.1, patience=10, device="auto",
-                 random_state=None, verbose=False):
+    def __init__(
+        self,
+        *,
+        hidden_sizes: tuple[int, ...] = (128,),
+        latent_dim: int = 16,
+        dropout: float = 0.0,
+        contamination: float | Literal["auto"] = "auto",
+        max_epochs: int = 100,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float | None = 0.1,
+        patience: int = 10,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.hidden_sizes = hidden_sizes
         self.latent_dim = latent_dim
         self.dropout = dropout
@@ -339,11 +382,26 @@ class FeatureMapAutoencoderDetector(FeatureMapInputMixin, AnomalyMapMixin, BaseT
         "latent_channels": _POSITIVE_INT,
     }
 
-    def __init__(self, *, featurizer=None, hidden_channels=128, latent_channels=32,
-                 score_mode="quantile", quantile=0.99, smoothing_sigma=4.0, contamination="auto",
-                 max_epochs=50, batch_size=16, learning_rate=1e-3, weight_decay=0.0,
-                 validation_fraction=0.1, patience=5, device="auto", random_state=None,
-                 verbose=False):
+    def __init__(
+        self,
+        *,
+        featurizer: DeepFeaturizer | None = None,
+        hidden_channels: int = 128,
+        latent_channels: int = 32,
+        score_mode: Literal["mean", "max", "quantile"] = "quantile",
+        quantile: float = 0.99,
+        smoothing_sigma: float = 4.0,
+        contamination: float | Literal["auto"] = "auto",
+        max_epochs: int = 50,
+        batch_size: int = 16,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float | None = 0.1,
+        patience: int = 5,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.featurizer = featurizer
         self.hidden_channels = hidden_channels
         self.latent_channels = latent_channels

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["BaseDetector", "AUTO_CONTAMINATION"]
 
@@ -39,7 +46,9 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         c = AUTO_CONTAMINATION if self.contamination == "auto" else float(self.contamination)
         self.offset_ = float(np.percentile(np.asarray(train_score_samples, dtype=np.float64), 100.0 * c))
 
-    def decision_function(self, X):
+    def decision_function(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike
+    ) -> NDArray[np.float64]:
         """Shifted opposite of the anomaly score: negative means anomalous.
 
         Parameters
@@ -55,7 +64,7 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self, "offset_")
         return self.score_samples(X) - self.offset_
 
-    def predict(self, X):
+    def predict(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.int_]:
         """Predict +1 for normal samples and -1 for anomalies.
 
         Parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Real
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._autoencoder import _IMAGE_PARAMS, _MAP_PARAMS, _POSITIVE_INT
 from ._nn import GANomaly
 from ._torch_base import TRAINING_PARAMS_DOC, AnomalyMapMixin, BaseTorchDetector, ImageInputMixin
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
 
 __all__ = ["GANDetector"]
 
@@ -102,11 +108,30 @@ class GANDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
         "score_mode": [StrOptions({"latent", "quantile", "max"})],
     }
 
-    def __init__(self, *, image_size=64, base_channels=32, latent_dim=100, adversarial_weight=1.0,
-                 contextual_weight=50.0, encoder_weight=1.0, score_mode="quantile", quantile=0.99,
-                 smoothing_sigma=4.0, augment=None, contamination="auto", max_epochs=50, batch_size=16, learning_rate=2e-4,
-                 weight_decay=0.0, validation_fraction=0.1, patience=10, device="auto",
-                 random_state=None, verbose=False):
+    def __init__(
+        self,
+        *,
+        image_size: int | None = 64,
+        base_channels: int = 32,
+        latent_dim: int = 100,
+        adversarial_weight: float = 1.0,
+        contextual_weight: float = 50.0,
+        encoder_weight: float = 1.0,
+        score_mode: Literal["quantile", "max", "latent"] = "quantile",
+        quantile: float = 0.99,
+        smoothing_sigma: float = 4.0,
+        augment: Literal["flip", "default"] | Callable[[torch.Tensor], torch.Tensor] | None = None,
+        contamination: float | Literal["auto"] = "auto",
+        max_epochs: int = 50,
+        batch_size: int = 16,
+        learning_rate: float = 2e-4,
+        weight_decay: float = 0.0,
+        validation_fraction: float | None = 0.1,
+        patience: int = 10,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.image_size = image_size
         self.base_channels = base_channels
         self.latent_dim = latent_dim

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -11,6 +12,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import resolve_device
 from ._base import BaseDetector
+
+if TYPE_CHECKING:
+    import torch
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["KNNDetector"]
 
@@ -146,14 +151,14 @@ class KNNDetector(BaseDetector):
 
     def __init__(
         self,
-        n_neighbors=5,
+        n_neighbors: int = 5,
         *,
-        method="mean",
-        metric="euclidean",
-        contamination="auto",
-        batch_size=1024,
-        device="auto",
-    ):
+        method: Literal["mean", "max", "median"] = "mean",
+        metric: Literal["euclidean", "sqeuclidean", "cosine", "manhattan"] = "euclidean",
+        contamination: float | Literal["auto"] = "auto",
+        batch_size: int = 1024,
+        device: str | torch.device = "auto",
+    ) -> None:
         self.n_neighbors = n_neighbors
         self.method = method
         self.metric = metric
@@ -161,7 +166,7 @@ class KNNDetector(BaseDetector):
         self.batch_size = batch_size
         self.device = device
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> "KNNDetector":
         """Store the training samples and set ``offset_`` from leave-one-out scores.
 
         Parameters
@@ -194,7 +199,7 @@ class KNNDetector(BaseDetector):
         self._set_offset(-self._aggregated_distances(X, exclude_self=True))
         return self
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Opposite of the aggregated distance to the nearest training samples.
 
         Parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -18,6 +19,13 @@ from ._patch_base import (
     _network_size,
     _postprocess_maps,
 )
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    import torch
+    from numpy.typing import ArrayLike
 
 __all__ = ["PaDiMDetector"]
 
@@ -151,18 +159,18 @@ class PaDiMDetector(BasePatchDetector):
 
     def __init__(
         self,
-        backbone="resnet18",
-        weights="DEFAULT",
-        layers=("layer1", "layer2", "layer3"),
-        n_features=100,
-        shrinkage=0.01,
-        image_size=224,
-        device="auto",
-        batch_size=32,
-        contamination="auto",
-        random_state=None,
-        verbose=False,
-    ):
+        backbone: str | torch.nn.Module = "resnet18",
+        weights: str | os.PathLike[str] | None = "DEFAULT",
+        layers: Sequence[str] | None = ("layer1", "layer2", "layer3"),
+        n_features: int | None = 100,
+        shrinkage: float | Literal["ledoit_wolf"] = 0.01,
+        image_size: int | tuple[int, int] = 224,
+        device: str | torch.device = "auto",
+        batch_size: int = 32,
+        contamination: float | Literal["auto"] = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
@@ -175,7 +183,9 @@ class PaDiMDetector(BasePatchDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X, y=None):
+    def fit(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: None = None
+    ) -> "PaDiMDetector":
         """Fit the per-position Gaussians on normal training images.
 
         Parameters

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 from sklearn.utils._param_validation import Interval
 
@@ -12,6 +13,12 @@ from mvtec_sklearn.utils import progress
 
 from ._base import BaseDetector
 from ._nn._functional import gaussian_blur
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["BasePatchDetector", "MAP_SIGMA"]
 
@@ -120,7 +127,7 @@ class BasePatchDetector(BaseDetector):
 
     _transient_attrs: tuple = ()
 
-    def score_samples(self, X):
+    def score_samples(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float64]:
         """Opposite of the image anomaly score: higher is more normal.
 
         Parameters
@@ -134,7 +141,7 @@ class BasePatchDetector(BaseDetector):
         """
         return -self._score(X, with_maps=False)[0]
 
-    def anomaly_map(self, X):
+    def anomaly_map(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Pixel anomaly maps at the input resolution (higher = more anomalous).
 
         Parameters

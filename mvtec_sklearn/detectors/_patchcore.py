@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -19,6 +20,13 @@ from ._patch_base import (
     _postprocess_maps,
 )
 from ._coreset import greedy_coreset, nearest_neighbors
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    import torch
+    from numpy.typing import ArrayLike
 
 __all__ = ["PatchCoreDetector"]
 
@@ -187,20 +195,20 @@ class PatchCoreDetector(BasePatchDetector):
 
     def __init__(
         self,
-        backbone="wide_resnet50_2",
-        weights="DEFAULT",
-        layers=("layer2", "layer3"),
-        coreset_ratio=0.1,
-        n_neighbors=9,
-        image_size=224,
-        embedding_dim=1024,
-        projection_dim=128,
-        device="auto",
-        batch_size=32,
-        contamination="auto",
-        random_state=None,
-        verbose=False,
-    ):
+        backbone: str | torch.nn.Module = "wide_resnet50_2",
+        weights: str | os.PathLike[str] | None = "DEFAULT",
+        layers: Sequence[str] | None = ("layer2", "layer3"),
+        coreset_ratio: float = 0.1,
+        n_neighbors: int = 9,
+        image_size: int | tuple[int, int] = 224,
+        embedding_dim: int | None = 1024,
+        projection_dim: int | None = 128,
+        device: str | torch.device = "auto",
+        batch_size: int = 32,
+        contamination: float | Literal["auto"] = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
@@ -216,7 +224,9 @@ class PatchCoreDetector(BasePatchDetector):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None):
+    def fit(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: None = None
+    ) -> "PatchCoreDetector":
         """Build the memory bank from normal training images.
 
         Parameters

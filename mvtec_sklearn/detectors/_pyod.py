@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseDetector
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["PyODDetector"]
 
@@ -69,11 +74,13 @@ class PyODDetector(BaseDetector):
         "detector": [HasMethods(["fit", "decision_function"]), None],
     }
 
-    def __init__(self, detector=None, *, contamination="auto"):
+    def __init__(
+        self, detector: Any = None, *, contamination: float | Literal["auto"] = "auto"
+    ) -> None:
         self.detector = detector
         self.contamination = contamination
 
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> "PyODDetector":
         """Fit a clone of the PyOD model and set ``offset_`` from its training scores.
 
         Parameters
@@ -104,7 +111,7 @@ class PyODDetector(BaseDetector):
         self._set_offset(-np.asarray(train_scores, dtype=np.float64))
         return self
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Opposite of the PyOD anomaly score.
 
         Parameters

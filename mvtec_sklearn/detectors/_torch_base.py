@@ -18,6 +18,7 @@ import copy
 import math
 from contextlib import contextmanager
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,12 @@ from ..datasets import load_images
 from ..utils import progress, resolve_device, seed_from_random_state
 from ._base import BaseDetector
 from ._nn._functional import augment_images, gaussian_blur
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "AnomalyMapMixin",
@@ -170,7 +177,9 @@ class BaseTorchDetector(BaseDetector):
 
     # --------------------------------------------------------------- training
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
+    ) -> "BaseTorchDetector":
         """Fit the model on normal samples.
 
         Parameters
@@ -295,7 +304,7 @@ class BaseTorchDetector(BaseDetector):
     def _anomaly_scores(self, data) -> np.ndarray:
         return self._run(data, self._batch_scores).numpy().astype(np.float64)
 
-    def score_samples(self, X):
+    def score_samples(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float64]:
         """Normality score of each sample: higher = more normal.
 
         Parameters
@@ -503,7 +512,7 @@ class AnomalyMapMixin:
     def _map_scores(self, module, batch):
         return _reduce_maps(self._smoothed_maps(module, batch), self.score_mode, self.quantile)
 
-    def anomaly_map(self, X):
+    def anomaly_map(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Per-pixel anomaly scores at the resolution of the input images.
 
         Parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -18,6 +19,11 @@ from ._torch_base import (
     FeatureMapInputMixin,
     ImageInputMixin,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mvtec_sklearn.features import DeepFeaturizer
 
 __all__ = ["TransformerDetector"]
 
@@ -152,12 +158,35 @@ class TransformerDetector(
         "normalize_errors": ["boolean"],
     }
 
-    def __init__(self, *, tokens="pixels", patch_size=8, image_size=64, featurizer=None,
-                 mask_ratio=0.5, dim=64, depth=2, heads=4, mlp_ratio=2.0, dropout=0.0,
-                 normalize_errors=True, score_mode="quantile", quantile=0.99, smoothing_sigma=4.0, augment=None,
-                 contamination="auto", max_epochs=100, batch_size=16, learning_rate=1e-3,
-                 weight_decay=0.0, validation_fraction=0.1, patience=10, device="auto",
-                 random_state=None, verbose=False):
+    def __init__(
+        self,
+        *,
+        tokens: Literal["pixels", "features"] = "pixels",
+        patch_size: int = 8,
+        image_size: int | None = 64,
+        featurizer: DeepFeaturizer | None = None,
+        mask_ratio: float = 0.5,
+        dim: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        normalize_errors: bool = True,
+        score_mode: Literal["mean", "max", "quantile"] = "quantile",
+        quantile: float = 0.99,
+        smoothing_sigma: float = 4.0,
+        augment: Literal["flip", "default"] | Callable[[torch.Tensor], torch.Tensor] | None = None,
+        contamination: float | Literal["auto"] = "auto",
+        max_epochs: int = 100,
+        batch_size: int = 16,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float | None = 0.1,
+        patience: int = 10,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.tokens = tokens
         self.patch_size = patch_size
         self.image_size = image_size

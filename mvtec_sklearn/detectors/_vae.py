@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Real
+from typing import TYPE_CHECKING, Literal
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -15,6 +16,12 @@ from ._torch_base import (
     ImageInputMixin,
     VectorInputMixin,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+    import torch
 
 __all__ = ["VAEDetector", "FeatureVAEDetector"]
 
@@ -146,12 +153,29 @@ class VAEDetector(_ELBOMixin, ImageInputMixin, AnomalyMapMixin, BaseTorchDetecto
         "smoothing_sigma": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, *, image_size=64, base_channels=32, depth=3, latent_dim=64, beta=0.01,
-                 score_mode="quantile", quantile=0.99, smoothing_sigma=4.0, augment=None,
-                 contamination="auto",
-                 max_epochs=50, batch_size=16, learning_rate=1e-3, weight_decay=0.0,
-                 validation_fraction=0.1, patience=5, device="auto", random_state=None,
-                 verbose=False):
+    def __init__(
+        self,
+        *,
+        image_size: int | None = 64,
+        base_channels: int = 32,
+        depth: int = 3,
+        latent_dim: int = 64,
+        beta: float = 0.01,
+        score_mode: Literal["quantile", "max", "elbo", "reconstruction", "kl"] = "quantile",
+        quantile: float = 0.99,
+        smoothing_sigma: float = 4.0,
+        augment: Literal["flip", "default"] | Callable[[torch.Tensor], torch.Tensor] | None = None,
+        contamination: float | Literal["auto"] = "auto",
+        max_epochs: int = 50,
+        batch_size: int = 16,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float | None = 0.1,
+        patience: int = 5,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.image_size = image_size
         self.base_channels = base_channels
         self.depth = depth
@@ -237,10 +261,24 @@ class FeatureVAEDetector(_ELBOMixin, VectorInputMixin, BaseTorchDetector):
         "hidden_sizes": ["array-like"],
     }
 
-    def __init__(self, *, hidden_sizes=(128,), latent_dim=16, beta=1.0, score_mode="elbo",
-                 contamination="auto", max_epochs=100, batch_size=32, learning_rate=1e-3,
-                 weight_decay=0.0, validation_fraction=0.1, patience=10, device="auto",
-                 random_state=None, verbose=False):
+    def __init__(
+        self,
+        *,
+        hidden_sizes: tuple[int, ...] = (128,),
+        latent_dim: int = 16,
+        beta: float = 1.0,
+        score_mode: Literal["elbo", "reconstruction", "kl"] = "elbo",
+        contamination: float | Literal["auto"] = "auto",
+        max_epochs: int = 100,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float | None = 0.1,
+        patience: int = 10,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.hidden_sizes = hidden_sizes
         self.latent_dim = latent_dim
         self.beta = beta

@@ -7,6 +7,7 @@ import copy
 import os
 import warnings
 from numbers import Integral
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -29,6 +30,11 @@ from ._backbones import (
     run_to_layers,
 )
 from ._input import check_image_input, image_slice, n_images
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["DeepFeaturizer", "ResNetFeaturizer"]
 
@@ -212,19 +218,19 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        backbone="resnet18",
-        weights="DEFAULT",
-        layers=None,
-        pooling="avg",
-        image_size=224,
-        crop_size=None,
-        device="auto",
-        batch_size=32,
-        num_workers=0,
-        precision="fp32",
-        random_state=None,
-        verbose=False,
-    ):
+        backbone: str | nn.Module = "resnet18",
+        weights: str | os.PathLike[str] | None = "DEFAULT",
+        layers: str | Sequence[str] | None = None,
+        pooling: Literal["avg", "max", "gem"] = "avg",
+        image_size: int | tuple[int, int] = 224,
+        crop_size: int | tuple[int, int] | None = None,
+        device: str | torch.device = "auto",
+        batch_size: int = 32,
+        num_workers: int = 0,
+        precision: Literal["fp32", "bf16", "fp16"] = "fp32",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
@@ -266,7 +272,9 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
             )
         return layers
 
-    def fit(self, X, y=None):
+    def fit(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
+    ) -> "DeepFeaturizer":
         """Build the truncated network; X is only validated (no image is decoded).
 
         Parameters
@@ -374,7 +382,9 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
         return patches.clamp(min=1e-6).pow(3).mean(dim=(2, 3)).pow(1.0 / 3.0)
 
     # ------------------------------------------------------------------ public
-    def patch_features(self, X, return_tensor=False):
+    def patch_features(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, return_tensor: bool = False
+    ) -> NDArray[np.float32] | torch.Tensor:
         """Un-pooled multi-layer patch features.
 
         Parameters
@@ -409,7 +419,7 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
             return torch.cat(chunks)
         return np.concatenate(chunks)
 
-    def transform(self, X):
+    def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Pooled features, one row per image.
 
         Parameters
@@ -429,7 +439,7 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
                 chunks.append(self._pool(self._patch_tensor(x)))
             return torch.cat(chunks).cpu().numpy()
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
         """Feature names ``"<layer>_<channel>"``, in output order.
 
         Parameters
@@ -527,19 +537,19 @@ random_state, verbose
 
     def __init__(
         self,
-        arch="resnet18",
-        weights="DEFAULT",
-        layers=("layer2", "layer3"),
-        pooling="avg",
-        image_size=224,
-        crop_size=None,
-        device="auto",
-        batch_size=32,
-        num_workers=0,
-        precision="fp32",
-        random_state=None,
-        verbose=False,
-    ):
+        arch: Literal["resnet18", "resnet34", "resnet50", "wide_resnet50_2"] = "resnet18",
+        weights: str | os.PathLike[str] | None = "DEFAULT",
+        layers: str | Sequence[str] = ("layer2", "layer3"),
+        pooling: Literal["avg", "max", "gem"] = "avg",
+        image_size: int | tuple[int, int] = 224,
+        crop_size: int | tuple[int, int] | None = None,
+        device: str | torch.device = "auto",
+        batch_size: int = 32,
+        num_workers: int = 0,
+        precision: Literal["fp32", "bf16", "fp16"] = "fp32",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.arch = arch
         self.weights = weights
         self.layers = layers

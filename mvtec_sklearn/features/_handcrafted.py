@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -20,6 +21,11 @@ from sklearn.utils.validation import check_is_fitted
 from mvtec_sklearn.datasets import load_images, read_image
 
 from ._input import check_image_input, image_slice, n_images
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "FEATURE_GROUPS",
@@ -68,7 +74,7 @@ def _as_rgb255(image):
     return out
 
 
-def luminance(image):
+def luminance(image: ArrayLike | str | os.PathLike[str]) -> NDArray[np.float64]:
     """Perceived luminance ``Y = 0.299 R + 0.587 G + 0.114 B`` on the 0-255 scale.
 
     Parameters
@@ -101,7 +107,9 @@ def _check_groups(features):
     return groups
 
 
-def image_statistic_names(features=_DEFAULT_GROUPS, bins=16):
+def image_statistic_names(
+    features: str | Sequence[str] = _DEFAULT_GROUPS, bins: int = 16
+) -> list[str]:
     """Names of the statistics :func:`compute_image_statistics` returns, in order.
 
     Parameters
@@ -190,7 +198,12 @@ def _glcm_stats(y):
     ]
 
 
-def compute_image_statistics(image, features=_DEFAULT_GROUPS, bins=16, edge_threshold=10.0):
+def compute_image_statistics(
+    image: ArrayLike | str | os.PathLike[str],
+    features: str | Sequence[str] = _DEFAULT_GROUPS,
+    bins: int = 16,
+    edge_threshold: float = 10.0,
+) -> dict[str, float]:
     """Hand-crafted statistics of one image.
 
     All measures use the 0-255 scale (a float image in [0, 1] is multiplied by
@@ -339,19 +352,21 @@ class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        features=_DEFAULT_GROUPS,
-        bins=16,
-        image_size=None,
-        edge_threshold=10.0,
-        n_jobs=None,
-    ):
+        features: str | Sequence[str] = _DEFAULT_GROUPS,
+        bins: int = 16,
+        image_size: int | tuple[int, int] | None = None,
+        edge_threshold: float = 10.0,
+        n_jobs: int | None = None,
+    ) -> None:
         self.features = features
         self.bins = bins
         self.image_size = image_size
         self.edge_threshold = edge_threshold
         self.n_jobs = n_jobs
 
-    def fit(self, X, y=None):
+    def fit(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
+    ) -> "HandcraftedFeaturizer":
         """Check the parameters and X (no image is decoded).
 
         Parameters
@@ -382,7 +397,7 @@ class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
         stats = compute_image_statistics(image, self._groups, self.bins, self.edge_threshold)
         return list(stats.values())
 
-    def transform(self, X):
+    def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float64]:
         """Measure every image.
 
         Parameters
@@ -402,7 +417,7 @@ class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
         )
         return np.asarray(rows, dtype=np.float64).reshape(-1, self.n_features_out_)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
         """Names of the output features.
 
         Parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -12,6 +13,12 @@ from sklearn.utils.validation import check_is_fitted
 from mvtec_sklearn.datasets import load_images
 
 from ._input import check_image_input, image_slice, n_images
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["GrayscaleReducer", "ImageLoader"]
 
@@ -86,12 +93,19 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         "flatten": ["boolean"],
     }
 
-    def __init__(self, image_size=64, channels="keep", flatten=True):
+    def __init__(
+        self,
+        image_size: int | tuple[int, int] | None = 64,
+        channels: int | Literal["keep"] = "keep",
+        flatten: bool = True,
+    ) -> None:
         self.image_size = image_size
         self.channels = channels
         self.flatten = flatten
 
-    def fit(self, X, y=None):
+    def fit(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
+    ) -> "ImageLoader":
         """Fix the output shape from the parameters (and the first image).
 
         Parameters
@@ -119,7 +133,7 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         self.n_features_out_ = int(np.prod(self.image_shape_))
         return self
 
-    def transform(self, X):
+    def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Load, convert and resize the images.
 
         Parameters
@@ -136,7 +150,7 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         images = load_images(X, size=self.image_shape_[:2], channels=self.image_shape_[2])
         return images.reshape(len(images), -1) if self.flatten else images
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
         """Pixel names ``"pixel_<y>_<x>_<c>"`` (meaningful with ``flatten=True``).
 
         Parameters
@@ -211,12 +225,19 @@ class GrayscaleReducer(TransformerMixin, BaseEstimator):
         "flatten": ["boolean"],
     }
 
-    def __init__(self, mode="auto", tol=0.01, flatten=False):
+    def __init__(
+        self,
+        mode: Literal["auto", "always", "never"] = "auto",
+        tol: float = 0.01,
+        flatten: bool = False,
+    ) -> None:
         self.mode = mode
         self.tol = tol
         self.flatten = flatten
 
-    def fit(self, X, y=None):
+    def fit(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
+    ) -> "GrayscaleReducer":
         """Measure how much the channels differ and decide whether to reduce.
 
         Parameters
@@ -245,7 +266,7 @@ class GrayscaleReducer(TransformerMixin, BaseEstimator):
         self.image_shape_ = (int(height), int(width), 1 if self.reduce_ else 3)
         return self
 
-    def transform(self, X):
+    def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Convert the images to 1 or 3 channels.
 
         Parameters
@@ -267,7 +288,7 @@ class GrayscaleReducer(TransformerMixin, BaseEstimator):
             )
         return images.reshape(len(images), -1) if self.flatten else images
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
         """Pixel names ``"pixel_<y>_<x>_<c>"`` (meaningful with ``flatten=True``).
 
         Parameters

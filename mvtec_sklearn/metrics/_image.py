@@ -12,6 +12,7 @@ of giving NaN), scores must be finite, and scikit-learn's ``predict`` labels
 from __future__ import annotations
 
 from numbers import Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.metrics import (
@@ -24,6 +25,9 @@ from sklearn.metrics import (
 )
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["image_auroc", "aupr", "f1_max", "precision_recall_at", "select_threshold"]
 
@@ -77,7 +81,7 @@ def _check_labels_scores(y_true, anomaly_score, *, need_normal=True, need_anomal
     {"y_true": ["array-like"], "anomaly_score": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def image_auroc(y_true, anomaly_score):
+def image_auroc(y_true: ArrayLike, anomaly_score: ArrayLike) -> float:
     """Area under the ROC curve of image-level anomaly scores.
 
     Parameters
@@ -112,7 +116,7 @@ def image_auroc(y_true, anomaly_score):
     {"y_true": ["array-like"], "anomaly_score": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def aupr(y_true, anomaly_score):
+def aupr(y_true: ArrayLike, anomaly_score: ArrayLike) -> float:
     """Area under the precision-recall curve (average precision), anomalies positive.
 
     Parameters
@@ -141,7 +145,7 @@ def aupr(y_true, anomaly_score):
     {"y_true": ["array-like"], "anomaly_score": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def f1_max(y_true, anomaly_score):
+def f1_max(y_true: ArrayLike, anomaly_score: ArrayLike) -> tuple[float, float]:
     """Best F1 score over all thresholds, and the threshold that reaches it.
 
     Parameters
@@ -181,7 +185,9 @@ def f1_max(y_true, anomaly_score):
     {"y_true": ["array-like"], "anomaly_score": ["array-like"], "threshold": [Real]},
     prefer_skip_nested_validation=True,
 )
-def precision_recall_at(y_true, anomaly_score, threshold):
+def precision_recall_at(
+    y_true: ArrayLike, anomaly_score: ArrayLike, threshold: float
+) -> tuple[float, float]:
     """Precision and recall of the anomalous class at a fixed threshold.
 
     Parameters
@@ -223,7 +229,12 @@ def precision_recall_at(y_true, anomaly_score, threshold):
     },
     prefer_skip_nested_validation=True,
 )
-def select_threshold(y_true, anomaly_score, *, method="f1", target_fpr=0.05):
+def select_threshold(
+    y_true: ArrayLike, anomaly_score: ArrayLike,
+    *,
+    method: Literal["f1", "fpr"] = "f1",
+    target_fpr: float = 0.05,
+) -> float:
     """Choose an anomaly-score threshold from labelled validation data.
 
     Parameters

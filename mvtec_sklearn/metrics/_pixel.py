@@ -8,8 +8,12 @@ in chunks, so memory stays at about one copy of the normal pixels' scores.
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["aupro", "pixel_auroc"]
 
@@ -64,7 +68,7 @@ def _split(masks, maps):
     return maps[masks], negatives
 
 
-def pixel_auroc(masks, maps, *, downsample=None):
+def pixel_auroc(masks: ArrayLike, maps: ArrayLike, *, downsample: int | None = None) -> float:
     """Area under the ROC curve of all pixels' anomaly scores.
 
     Equal to :func:`sklearn.metrics.roc_auc_score` on the flattened masks and
@@ -114,7 +118,13 @@ def pixel_auroc(masks, maps, *, downsample=None):
     return float(total / (float(positives.size) * float(negatives.size)))
 
 
-def aupro(masks, maps, fpr_limit=0.3, *, downsample=None):
+def aupro(
+    masks: ArrayLike,
+    maps: ArrayLike,
+    fpr_limit: float = 0.3,
+    *,
+    downsample: int | None = None,
+) -> float:
     """Normalised area under the per-region-overlap (PRO) curve, MVTec AD protocol.
 
     Defect regions are the 8-connected components of each mask. At a

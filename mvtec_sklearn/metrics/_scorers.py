@@ -27,16 +27,25 @@ route keeps working: ``scoring=get_scorer("image_auroc")``,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 import warnings
 
 import numpy as np
 
 from ._image import aupr, f1_max, image_auroc
 
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Sequence
+
+    from numpy.typing import ArrayLike, NDArray
+
 __all__ = ["anomaly_scores", "make_anomaly_scorer", "get_scorer", "get_scorer_names", "SCORERS"]
 
 
-def anomaly_scores(estimator, X):
+def anomaly_scores(
+    estimator: Any, X: ArrayLike | Sequence[str | os.PathLike[str]]
+) -> NDArray[np.float64]:
     """Anomaly scores (higher = more anomalous) of any fitted detector or pipeline.
 
     Parameters
@@ -105,7 +114,9 @@ class _AnomalyScorer:
         return f"make_anomaly_scorer({self._name!r}{kwargs})"
 
 
-def make_anomaly_scorer(metric, **kwargs):
+def make_anomaly_scorer(
+    metric: str | Callable[..., float], **kwargs: Any
+) -> Callable[..., float]:
     """Make a ``scoring=`` callable from an image metric and detector anomaly scores.
 
     Parameters
@@ -154,7 +165,7 @@ def make_anomaly_scorer(metric, **kwargs):
 SCORERS = {name: make_anomaly_scorer(name) for name in _METRICS}
 
 
-def get_scorer_names():
+def get_scorer_names() -> list[str]:
     """Names of the package's anomaly scorers.
 
     Returns
@@ -171,7 +182,7 @@ def get_scorer_names():
     return sorted(SCORERS)
 
 
-def get_scorer(scoring):
+def get_scorer(scoring: str | Callable[..., float]) -> Callable[..., float]:
     """The anomaly scorer for a name, or scikit-learn's scorer otherwise.
 
     Parameters

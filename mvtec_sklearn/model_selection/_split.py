@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator, train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    import pandas as pd
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["NormalOnlyKFold", "normal_only_train_test_split"]
 
@@ -70,7 +77,13 @@ class NormalOnlyKFold(BaseCrossValidator):
     [0 1 2 3] [4 5 8]
     """
 
-    def __init__(self, n_splits=5, *, shuffle=False, random_state=None):
+    def __init__(
+        self,
+        n_splits: int = 5,
+        *,
+        shuffle: bool = False,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         if not isinstance(n_splits, Integral) or isinstance(n_splits, bool) or n_splits < 2:
             raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}.")
         if not isinstance(shuffle, bool):
@@ -84,7 +97,9 @@ class NormalOnlyKFold(BaseCrossValidator):
         self.shuffle = shuffle
         self.random_state = random_state
 
-    def split(self, X, y=None, groups=None):
+    def split(
+        self, X: ArrayLike | Sequence[Any], y: ArrayLike | None = None, groups: None = None
+    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
         """Generate indices of normal-only training sets and mixed test sets.
 
         Parameters
@@ -124,7 +139,7 @@ class NormalOnlyKFold(BaseCrossValidator):
             test = np.sort(np.concatenate([normal_folds[i], anomalous_folds[i]]))
             yield train, test
 
-    def get_n_splits(self, X=None, y=None, groups=None):
+    def get_n_splits(self, X: object = None, y: object = None, groups: object = None) -> int:
         """Number of splits.
 
         Parameters
@@ -149,7 +164,14 @@ class NormalOnlyKFold(BaseCrossValidator):
     },
     prefer_skip_nested_validation=True,
 )
-def normal_only_train_test_split(X, y, *, test_size=0.25, random_state=None, shuffle=True):
+def normal_only_train_test_split(
+    X: ArrayLike | pd.DataFrame | Sequence[Any],
+    y: ArrayLike,
+    *,
+    test_size: float | int = 0.25,
+    random_state: int | np.random.RandomState | None = None,
+    shuffle: bool = True,
+) -> tuple[Any, Any, Any, Any]:
     """Split into a normal-only training set and a test set with every anomaly.
 
     Parameters

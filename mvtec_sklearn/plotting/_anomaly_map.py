@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import os
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mvtec_sklearn.datasets import load_images, read_mask
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
 
 __all__ = ["AnomalyMapDisplay", "plot_anomaly_grid"]
 
@@ -117,14 +124,30 @@ class AnomalyMapDisplay:
     (2, 2)
     """
 
-    def __init__(self, images, anomaly_maps, masks=None, threshold=None, titles=None):
+    def __init__(
+        self,
+        images: np.ndarray,
+        anomaly_maps: np.ndarray,
+        masks: np.ndarray | None = None,
+        threshold: float | None = None,
+        titles: Sequence[str] | None = None,
+    ) -> None:
         self.images = images
         self.anomaly_maps = anomaly_maps
         self.masks = masks
         self.threshold = threshold
         self.titles = titles
 
-    def plot(self, ax=None, *, cmap="jet", alpha=0.5, vmin=None, vmax=None, colorbar=True):
+    def plot(
+        self,
+        ax: Any = None,
+        *,
+        cmap: str = "jet",
+        alpha: float = 0.5,
+        vmin: float | None = None,
+        vmax: float | None = None,
+        colorbar: bool = True,
+    ) -> "AnomalyMapDisplay":
         """Draw the panels.
 
         Parameters
@@ -176,8 +199,17 @@ class AnomalyMapDisplay:
         return self
 
     @classmethod
-    def from_predictions(cls, images, anomaly_maps, masks=None, threshold=None, *, titles=None,
-                         ax=None, **plot_kwargs):
+    def from_predictions(
+        cls,
+        images: Sequence[str | os.PathLike[str]] | ArrayLike,
+        anomaly_maps: ArrayLike,
+        masks: ArrayLike | Sequence[str | os.PathLike[str] | None] | None = None,
+        threshold: float | None = None,
+        *,
+        titles: Sequence[str] | None = None,
+        ax: Any = None,
+        **plot_kwargs: Any,
+    ) -> "AnomalyMapDisplay":
         """Plot precomputed anomaly maps over their images.
 
         Parameters
@@ -209,8 +241,17 @@ class AnomalyMapDisplay:
         return cls(imgs, maps, masks, threshold, titles).plot(ax=ax, **plot_kwargs)
 
     @classmethod
-    def from_estimator(cls, estimator, X, masks=None, threshold=None, *, titles=None, ax=None,
-                       **plot_kwargs):
+    def from_estimator(
+        cls,
+        estimator: Any,
+        X: Sequence[str | os.PathLike[str]] | ArrayLike,
+        masks: ArrayLike | Sequence[str | os.PathLike[str] | None] | None = None,
+        threshold: float | None = None,
+        *,
+        titles: Sequence[str] | None = None,
+        ax: Any = None,
+        **plot_kwargs: Any,
+    ) -> "AnomalyMapDisplay":
         """Compute anomaly maps with a fitted detector and plot them.
 
         Parameters
@@ -233,8 +274,18 @@ class AnomalyMapDisplay:
                                     **plot_kwargs)
 
 
-def plot_anomaly_grid(images, anomaly_maps, y_true, scores, masks=None, n=4, *, threshold=None,
-                      cmap="jet", alpha=0.5):
+def plot_anomaly_grid(
+    images: Sequence[str | os.PathLike[str]] | ArrayLike,
+    anomaly_maps: ArrayLike,
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    masks: ArrayLike | Sequence[str | os.PathLike[str] | None] | None = None,
+    n: int = 4,
+    *,
+    threshold: float | None = None,
+    cmap: str = "jet",
+    alpha: float = 0.5,
+) -> Figure:
     """Grid of the top-scored test images and the worst-missed defective ones.
 
     The first row shows the ``n`` images with the highest anomaly scores

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_score_heatmap", "plot_model_bars", "plot_roc_curves"]
 
@@ -33,16 +40,16 @@ def _check_results(results, metric, required=("category", "model")):
 
 
 def plot_score_heatmap(
-    results,
-    metric="image_auroc",
+    results: pd.DataFrame,
+    metric: str = "image_auroc",
     *,
-    ax=None,
-    cmap="viridis",
-    annotate=True,
-    mean_row=True,
-    vmin=None,
-    vmax=None,
-):
+    ax: Axes | None = None,
+    cmap: str = "viridis",
+    annotate: bool = True,
+    mean_row: bool = True,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Axes:
     """Heatmap of one metric: one row per category, one column per model.
 
     Parameters
@@ -112,7 +119,14 @@ def plot_score_heatmap(
     return ax
 
 
-def plot_model_bars(results, metric="image_auroc", *, ax=None, sort=True, color="C0"):
+def plot_model_bars(
+    results: pd.DataFrame,
+    metric: str = "image_auroc",
+    *,
+    ax: Axes | None = None,
+    sort: bool = True,
+    color: Any = "C0",
+) -> Axes:
     """Bar chart of the mean of one metric per model, with the standard deviation over categories.
 
     Parameters
@@ -159,7 +173,13 @@ def plot_model_bars(results, metric="image_auroc", *, ax=None, sort=True, color=
     return ax
 
 
-def plot_roc_curves(scores, category=None, *, ax=None, models=None):
+def plot_roc_curves(
+    scores: pd.DataFrame,
+    category: str | None = None,
+    *,
+    ax: Axes | None = None,
+    models: Sequence[str] | None = None,
+) -> Axes:
     """ROC curves of every model on one category, from saved test scores.
 
     Parameters

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 __all__ = ["progress"]
 
 
-def progress(iterable=None, *, verbose=False, total=None, desc=None, leave=False, **kwargs):
+def progress(
+    iterable: Iterable[Any] | None = None,
+    *,
+    verbose: bool | int = False,
+    total: int | None = None,
+    desc: str | None = None,
+    leave: bool = False,
+    **kwargs: Any,
+) -> Any:
     """Wrap ``iterable`` in a tqdm bar when ``verbose`` is truthy.
 
     Parameters

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["resolve_device", "torch_generator", "seed_from_random_state"]
 
 
-def resolve_device(device="auto"):
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Turn a ``device`` parameter into a :class:`torch.device`.
 
     Parameters
@@ -49,14 +54,16 @@ def resolve_device(device="auto"):
     return dev
 
 
-def seed_from_random_state(random_state) -> int:
+def seed_from_random_state(random_state: int | np.random.RandomState | None) -> int:
     """Draw a 31-bit integer seed from a scikit-learn ``random_state``."""
     from sklearn.utils import check_random_state
 
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
-def torch_generator(random_state, device="cpu"):
+def torch_generator(
+    random_state: int | np.random.RandomState | None, device: str | torch.device = "cpu"
+) -> torch.Generator:
     """A seeded :class:`torch.Generator` from a scikit-learn ``random_state``."""
     import torch
 
@@ -65,6 +72,6 @@ def torch_generator(random_state, device="cpu"):
     return gen
 
 
-def as_numpy(tensor) -> np.ndarray:
+def as_numpy(tensor: torch.Tensor) -> np.ndarray:
     """Detach a tensor to a float numpy array on the CPU."""
     return tensor.detach().float().cpu().numpy()
