@@ -14,7 +14,6 @@ from ._statistics import CHANNELS, MEASURE_COLUMNS, _as_frame, _missing
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from sklearn.utils import Bunch
 
