@@ -57,6 +57,7 @@ CONFORMANCE = [
                         score_mode="mean"),
     VAEDetector(image_size=32, base_channels=4, depth=2, latent_dim=4, max_epochs=2),
     GANDetector(image_size=16, base_channels=4, latent_dim=8, max_epochs=2),
+    GANDetector(architecture="skip", image_size=16, base_channels=4, latent_dim=8, max_epochs=2),
     TransformerDetector(image_size=32, patch_size=8, dim=16, depth=1, heads=2, max_epochs=2),
     TransformerDetector(tokens="features", featurizer=_NAMED_FEATURIZER, dim=16, depth=1,
                         heads=2, max_epochs=2),
@@ -146,6 +147,8 @@ def test_autoencoder_anomaly_map_is_higher_inside_the_defect(fitted_ae, easy_cas
                             max_epochs=20, learning_rate=3e-3, smoothing_sigma=1.0),
         GANDetector(image_size=SIZE, base_channels=16, latent_dim=32, max_epochs=20,
                     batch_size=4, learning_rate=2e-3, smoothing_sigma=1.0),
+        GANDetector(architecture="skip", image_size=SIZE, base_channels=16, latent_dim=32,
+                    max_epochs=20, batch_size=4, learning_rate=2e-3, smoothing_sigma=1.0),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -170,6 +173,8 @@ def test_deep_models_rank_and_localise_the_defect(estimator, easy_case):
     [
         VAEDetector(image_size=16, base_channels=4, depth=2, latent_dim=4, max_epochs=1),
         GANDetector(image_size=16, base_channels=4, latent_dim=8, max_epochs=1),
+        GANDetector(architecture="skip", image_size=16, base_channels=4, latent_dim=8,
+                    max_epochs=1),
     ],
     ids=lambda e: type(e).__name__,
 )

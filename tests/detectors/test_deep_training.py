@@ -43,6 +43,7 @@ TINY_IMAGE = {
     "ae": AutoencoderDetector(image_size=32, base_channels=4, depth=2, latent_channels=4),
     "vae": VAEDetector(image_size=32, base_channels=4, depth=2, latent_dim=4),
     "gan": GANDetector(image_size=32, base_channels=4, latent_dim=8),
+    "gan_skip": GANDetector(architecture="skip", image_size=32, base_channels=4, latent_dim=8),
     "transformer": TransformerDetector(image_size=32, patch_size=8, dim=16, depth=1, heads=2),
 }
 TINY_VECTOR = {
@@ -79,7 +80,7 @@ def test_training_reduces_the_loss(name, images):
     assert hist["epoch"].tolist() == list(range(1, 1 + len(hist)))
     assert est.n_epochs_ == len(hist) == est.best_epoch_
     assert hist["val_loss"].isna().all()
-    column = "train_contextual" if name == "gan" else "train_loss"
+    column = "train_contextual" if name.startswith("gan") else "train_loss"
     assert hist[column].iloc[-1] < 0.9 * hist[column].iloc[0]
 
 
@@ -144,6 +145,7 @@ def test_wrong_image_size_at_predict(images):
     [
         (AutoencoderDetector(image_size=36, depth=3), "divisible by 8"),
         (GANDetector(image_size=48), "power of two"),
+        (GANDetector(architecture="unet"), "architecture"),
         (TransformerDetector(image_size=32, patch_size=6), "divisible by 6"),
         (TransformerDetector(image_size=32, dim=10, heads=4), "heads=4 must divide dim=10"),
         (TransformerDetector(tokens="features", augment="flip"), "augment"),

@@ -1,7 +1,13 @@
 """Pure torch ``nn.Module`` building blocks used by the scikit-learn wrappers."""
 
 from ._autoencoder import Conv1x1Autoencoder, ConvAutoencoder, MLPAutoencoder
-from ._gan import GANomaly, GANomalyDiscriminator, GANomalyGenerator
+from ._gan import (
+    GANomaly,
+    GANomalyDiscriminator,
+    GANomalyGenerator,
+    SkipGANomaly,
+    SkipGANomalyGenerator,
+)
 from ._transformer import MaskedTokenTransformer
 from ._vae import ConvVAE, MLPVAE, gaussian_kl
 
@@ -15,5 +21,7 @@ __all__ = [
     "MLPAutoencoder",
     "MLPVAE",
     "MaskedTokenTransformer",
+    "SkipGANomaly",
+    "SkipGANomalyGenerator",
     "gaussian_kl",
 ]

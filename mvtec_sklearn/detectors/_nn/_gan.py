@@ -1,12 +1,21 @@
-"""GANomaly: an encoder-decoder-encoder generator and a discriminator (Akcay et al., 2018)."""
+"""GANomaly (Akcay et al., 2018) and Skip-GANomaly (Akcay et al., 2019) modules."""
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
-__all__ = ["DCGANEncoder", "DCGANDecoder", "GANomalyGenerator", "GANomalyDiscriminator", "GANomaly"]
+__all__ = [
+    "DCGANEncoder",
+    "DCGANDecoder",
+    "GANomalyGenerator",
+    "GANomalyDiscriminator",
+    "GANomaly",
+    "SkipGANomalyGenerator",
+    "SkipGANomaly",
+]
 
 
 def _n_down(image_size: int) -> int:
@@ -90,6 +99,73 @@ class GANomaly(nn.Module):
     def __init__(self, in_channels: int, image_size: int, base_channels: int = 32, latent_dim: int = 100):
         super().__init__()
         self.generator = GANomalyGenerator(in_channels, image_size, base_channels, latent_dim)
+        self.discriminator = GANomalyDiscriminator(in_channels, image_size, base_channels)
+
+    def forward(self, x):
+        return self.generator(x)
+
+
+class SkipGANomalyGenerator(nn.Module):
+    """U-Net generator of Skip-GANomaly; ``forward`` returns ``x_hat`` in [-1, 1].
+
+    The encoder halves the resolution down to 4x4 (DCGAN blocks, width
+    doubling from ``base_channels``) and a 4x4 convolution maps that to a
+    ``latent_dim`` bottleneck; the decoder mirrors it and concatenates each
+    encoder level's output to the decoder input of the same resolution.
+    """
+
+    def __init__(
+        self, in_channels: int, image_size: int, base_channels: int = 32, latent_dim: int = 100
+    ):
+        super().__init__()
+        n = _n_down(image_size)
+        self.down = nn.ModuleList()
+        c_in, widths = in_channels, []
+        for i in range(n):
+            c = base_channels * 2**i
+            block = [nn.Conv2d(c_in, c, 4, 2, 1, bias=False)]
+            if i > 0:
+                block.append(nn.BatchNorm2d(c))
+            block.append(nn.LeakyReLU(0.2, inplace=True))
+            self.down.append(nn.Sequential(*block))
+            widths.append(c)
+            c_in = c
+        self.bottleneck = nn.Sequential(
+            nn.Conv2d(c_in, latent_dim, 4, 1, 0, bias=False), nn.ReLU(inplace=True)
+        )
+        # Bottleneck (1x1) -> 4x4, then one up-block per encoder level, fed [decoder, skip].
+        self.up = nn.ModuleList([nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, widths[-1], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[-1]), nn.ReLU(inplace=True),
+        )])
+        for i in range(n - 1, 0, -1):
+            self.up.append(nn.Sequential(
+                nn.ConvTranspose2d(2 * widths[i], widths[i - 1], 4, 2, 1, bias=False),
+                nn.BatchNorm2d(widths[i - 1]), nn.ReLU(inplace=True),
+            ))
+        self.out = nn.Sequential(
+            nn.ConvTranspose2d(2 * widths[0], in_channels, 4, 2, 1, bias=False), nn.Tanh()
+        )
+
+    def forward(self, x):
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        h = self.up[0](self.bottleneck(x))
+        for block, skip in zip(self.up[1:], reversed(skips[1:])):
+            h = block(torch.cat([h, skip], dim=1))
+        return self.out(torch.cat([h, skips[0]], dim=1))
+
+
+class SkipGANomaly(nn.Module):
+    """Skip-GANomaly's U-Net generator and DCGAN discriminator in one module."""
+
+    def __init__(
+        self, in_channels: int, image_size: int, base_channels: int = 32, latent_dim: int = 100
+    ):
+        super().__init__()
+        self.generator = SkipGANomalyGenerator(in_channels, image_size, base_channels, latent_dim)
         self.discriminator = GANomalyDiscriminator(in_channels, image_size, base_channels)
 
     def forward(self, x):
