@@ -44,6 +44,7 @@ TINY_IMAGE = {
     "vae": VAEDetector(image_size=32, base_channels=4, depth=2, latent_dim=4),
     "gan": GANDetector(image_size=32, base_channels=4, latent_dim=8),
     "gan_skip": GANDetector(architecture="skip", image_size=32, base_channels=4, latent_dim=8),
+    "gan_spatial": GANDetector(bottleneck="spatial", image_size=32, base_channels=4),
     "transformer": TransformerDetector(image_size=32, patch_size=8, dim=16, depth=1, heads=2),
 }
 TINY_VECTOR = {
@@ -146,6 +147,7 @@ def test_wrong_image_size_at_predict(images):
         (AutoencoderDetector(image_size=36, depth=3), "divisible by 8"),
         (GANDetector(image_size=48), "power of two"),
         (GANDetector(architecture="unet"), "architecture"),
+        (GANDetector(architecture="skip", bottleneck="spatial"), "bottleneck='spatial'"),
         (TransformerDetector(image_size=32, patch_size=6), "divisible by 6"),
         (TransformerDetector(image_size=32, dim=10, heads=4), "heads=4 must divide dim=10"),
         (TransformerDetector(tokens="features", augment="flip"), "augment"),

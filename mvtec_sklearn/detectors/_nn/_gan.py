@@ -27,33 +27,50 @@ def _n_down(image_size: int) -> int:
     return n - 2  # down to 4x4
 
 
-class DCGANEncoder(nn.Module):
-    """DCGAN encoder (n, C, S, S) -> (n, latent_dim, 1, 1); ``features`` is the last 4x4 map."""
+#: Stride-2 stages of a spatial bottleneck: the latent map is 1/8 of the image side.
+SPATIAL_DOWNSAMPLING = 3
 
-    def __init__(self, in_channels: int, image_size: int, base_channels: int, latent_dim: int):
+
+class DCGANEncoder(nn.Module):
+    """DCGAN encoder; ``features`` is the last map before the latent projection.
+
+    With ``spatial=False``: (n, C, S, S) -> (n, latent_dim, 1, 1), the
+    resolution halved down to 4x4 and a 4x4 convolution on top (DCGAN).
+    With ``spatial=True``: (n, C, S, S) -> (n, latent_dim, S/8, S/8), three
+    stride-2 stages and a 3x3 convolution, so every latent position codes one
+    region of the image.
+    """
+
+    def __init__(self, in_channels: int, image_size: int, base_channels: int, latent_dim: int,
+                 spatial: bool = False):
         super().__init__()
-        layers = [nn.Conv2d(in_channels, base_channels, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        n_down = SPATIAL_DOWNSAMPLING if spatial else _n_down(image_size)
+        layers = [nn.Conv2d(in_channels, base_channels, 4, 2, 1, bias=False),
+                  nn.LeakyReLU(0.2, inplace=True)]
         c = base_channels
-        for _ in range(_n_down(image_size) - 1):
+        for _ in range(n_down - 1):
             layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c),
                        nn.LeakyReLU(0.2, inplace=True)]
             c *= 2
         self.features = nn.Sequential(*layers)
-        self.final = nn.Conv2d(c, latent_dim, 4, 1, 0, bias=False)
+        self.final = (nn.Conv2d(c, latent_dim, 3, 1, 1, bias=False) if spatial
+                      else nn.Conv2d(c, latent_dim, 4, 1, 0, bias=False))
 
     def forward(self, x):
         return self.final(self.features(x))
 
 
 class DCGANDecoder(nn.Module):
-    """DCGAN decoder (n, latent_dim, 1, 1) -> (n, C, S, S) in [-1, 1] (tanh)."""
+    """Mirror of :class:`DCGANEncoder`: latent -> (n, C, S, S) in [-1, 1] (tanh)."""
 
-    def __init__(self, out_channels: int, image_size: int, base_channels: int, latent_dim: int):
+    def __init__(self, out_channels: int, image_size: int, base_channels: int, latent_dim: int,
+                 spatial: bool = False):
         super().__init__()
-        n = _n_down(image_size)
+        n = SPATIAL_DOWNSAMPLING if spatial else _n_down(image_size)
         c = base_channels * 2 ** (n - 1)
-        layers = [nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c),
-                  nn.ReLU(inplace=True)]
+        first = (nn.Conv2d(latent_dim, c, 3, 1, 1, bias=False) if spatial
+                 else nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False))
+        layers = [first, nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
         for _ in range(n - 1):
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2),
                        nn.ReLU(inplace=True)]
@@ -66,18 +83,27 @@ class DCGANDecoder(nn.Module):
 
 
 class GANomalyGenerator(nn.Module):
-    """Encoder -> decoder -> encoder; ``forward`` returns ``(x_hat, z, z_hat)``."""
+    """Encoder -> decoder -> encoder; ``forward`` returns ``(x_hat, z, z_hat)``.
 
-    def __init__(self, in_channels: int, image_size: int, base_channels: int = 32, latent_dim: int = 100):
+    ``z`` and ``z_hat`` are (n, latent_dim) vectors, or (n, latent_dim, S/8,
+    S/8) maps with ``spatial=True``.
+    """
+
+    def __init__(self, in_channels: int, image_size: int, base_channels: int = 32,
+                 latent_dim: int = 100, spatial: bool = False):
         super().__init__()
-        self.encoder1 = DCGANEncoder(in_channels, image_size, base_channels, latent_dim)
-        self.decoder = DCGANDecoder(in_channels, image_size, base_channels, latent_dim)
-        self.encoder2 = DCGANEncoder(in_channels, image_size, base_channels, latent_dim)
+        self.spatial = spatial
+        args = (in_channels, image_size, base_channels, latent_dim, spatial)
+        self.encoder1 = DCGANEncoder(*args)
+        self.decoder = DCGANDecoder(*args)
+        self.encoder2 = DCGANEncoder(*args)
 
     def forward(self, x):
         z = self.encoder1(x)
         x_hat = self.decoder(z)
         z_hat = self.encoder2(x_hat)
+        if self.spatial:
+            return x_hat, z, z_hat
         return x_hat, z.flatten(1), z_hat.flatten(1)
 
 
@@ -96,9 +122,11 @@ class GANomalyDiscriminator(nn.Module):
 class GANomaly(nn.Module):
     """The generator and the discriminator in one module (one state dict)."""
 
-    def __init__(self, in_channels: int, image_size: int, base_channels: int = 32, latent_dim: int = 100):
+    def __init__(self, in_channels: int, image_size: int, base_channels: int = 32,
+                 latent_dim: int = 100, spatial: bool = False):
         super().__init__()
-        self.generator = GANomalyGenerator(in_channels, image_size, base_channels, latent_dim)
+        self.generator = GANomalyGenerator(in_channels, image_size, base_channels, latent_dim,
+                                           spatial)
         self.discriminator = GANomalyDiscriminator(in_channels, image_size, base_channels)
 
     def forward(self, x):
