@@ -509,6 +509,17 @@ def _transformer(image_size=None, random_state=None):
     )
 
 
+def _featuremap_transformer(image_size=None, random_state=None):
+    from mvtec_sklearn.detectors import TransformerDetector
+
+    return TransformerDetector(
+        tokens="features",
+        featurizer=_efficientnet_featurizer(image_size),
+        max_epochs=DEEP_MAX_EPOCHS,
+        random_state=random_state,
+    )
+
+
 def _feature_autoencoder(random_state=None):
     from mvtec_sklearn.detectors import FeatureAutoencoderDetector
 
@@ -552,7 +563,8 @@ register_model(
 register_model(
     "gan",
     _gan,
-    "GANomaly-style adversarial autoencoder; latent + contextual error, map",
+    "GANomaly adversarial encoder-decoder-encoder; reconstruction error map, 99 % quantile "
+    "score",
     input=_IMAGES_64,
     has_anomaly_map=True,
     tags=("deep", "adversarial"),
@@ -564,6 +576,16 @@ register_model(
     input=_IMAGES_64,
     has_anomaly_map=True,
     tags=("deep", "transformer"),
+)
+register_model(
+    "featuremap-transformer",
+    _featuremap_transformer,
+    "Masked-token transformer on EfficientNet-Lite0 patch feature maps; per-location "
+    "token error map",
+    input="EfficientNet-Lite0 patch features",
+    weights=EFFICIENTNET_WEIGHTS,
+    has_anomaly_map=True,
+    tags=("deep", "transformer", "effnet"),
 )
 register_model(
     "feature-autoencoder",
