@@ -277,6 +277,11 @@ class TransformerDetector(
         err = (pred - tokens).pow(2).mean(dim=2)
         return err[mask].mean(), {}
 
+    def _validation_loss(self, module, batch):
+        # The inference pass (every token predicted while hidden): unlike a random mask it
+        # is the same at every epoch, so early stopping follows the model, not the draw.
+        return self._raw_error_maps(module, batch).mean()
+
     def _predict_masked(self, module, batch):
         """Every token predicted while hidden (one pass per lattice group)."""
         target = self._normalise(batch)

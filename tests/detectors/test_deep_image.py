@@ -275,3 +275,18 @@ def test_gan_latent_scores_are_the_latent_differences(architecture, easy_case):
             _, real, fake = est.module_.generator(x)
         expected = (real - fake).pow(2).flatten(1).mean(dim=1).numpy()
     np.testing.assert_allclose(-est.score_samples(test), expected, rtol=1e-4)
+
+
+def test_transformer_validation_loss_does_not_depend_on_a_random_mask(easy_case):
+    train = easy_case[0]
+    est = TransformerDetector(image_size=SIZE, patch_size=4, dim=16, depth=1, heads=2,
+                              max_epochs=2, validation_fraction=None, random_state=0).fit(train)
+    batch = torch.from_numpy(train[:4]).permute(0, 3, 1, 2).contiguous()
+    with torch.inference_mode():
+        val = [float(est._validation_loss(est.module_, batch)) for _ in range(2)]
+        train_losses = [float(est._loss(est.module_, batch)[0]) for _ in range(2)]
+        raw = est._raw_error_maps(est.module_, batch)
+    # The validation loss is the error of the inference pass: the same at every call ...
+    assert val[0] == val[1] == pytest.approx(float(raw.mean()))
+    # ... where the training loss hides a new random set of tokens each time.
+    assert train_losses[0] != train_losses[1]
