@@ -1368,18 +1368,31 @@ def _image_rng(random_state, category, folder, index):
     return np.random.default_rng(key)
 
 
+#: Good images drawn, at most, to place one defect (see _render).
+_BASE_ATTEMPTS = 5
+
+
 def _render(category, folder, index, size, random_state):
     """One image (uint8, (H, W) or (H, W, 3)) and its mask (bool or None)."""
     spec = _SPECS[category]
     rng = _image_rng(random_state, category, folder, index)
-    params = spec.sample(rng)
-    img, regions = spec.draw(size, params)
-    img = np.clip(img, 0, 1).astype(np.float32)
     mask = None
-    if folder not in ("train/good", "test/good"):
+    # A small image can leave a defect no room (a pill without specks to recolour):
+    # then draw another good image for it, up to _BASE_ATTEMPTS in all.
+    for attempt in range(_BASE_ATTEMPTS):
+        params = spec.sample(rng)
+        img, regions = spec.draw(size, params)
+        img = np.clip(img, 0, 1).astype(np.float32)
+        if folder in ("train/good", "test/good"):
+            break
         defect = folder.split("/", 1)[1]
         ctx = _Ctx(size, img, regions, params, spec.draw)
-        img, mask = _apply_defect(rng, spec.defects[defect], ctx, defect, category)
+        try:
+            img, mask = _apply_defect(rng, spec.defects[defect], ctx, defect, category)
+            break
+        except ValueError:
+            if attempt == _BASE_ATTEMPTS - 1:
+                raise
     img = _lighting(rng, img)
     out = np.round(img * 255).astype(np.uint8)
     return (out[..., 0] if out.shape[-1] == 1 else out), mask

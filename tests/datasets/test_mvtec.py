@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -82,6 +82,8 @@ def test_constants():
     n_test_defect=st.integers(0, 7),
     seed=st.integers(0, 2**20),
 )
+# Found by hypothesis: a 32 px pill without specks for a 'pill_type' defect.
+@example(categories=["bottle", "pill"], n_train=1, n_test_good=0, n_test_defect=5, seed=676)
 def test_round_trip_on_generated_data(
     tmp_path_factory, categories, n_train, n_test_good, n_test_defect, seed
 ):
