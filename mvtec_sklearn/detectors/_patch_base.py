@@ -155,6 +155,39 @@ class BasePatchDetector(BaseDetector):
         """
         return self._score(X, with_maps=True)[1]
 
+    def score_samples_and_anomaly_map(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        """``score_samples(X)`` and ``anomaly_map(X)`` from one pass over the images.
+
+        Both come from the same patch distances, so asking for them
+        together costs one backbone pass instead of two.
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
+            Images of one size.
+
+        Returns
+        -------
+        scores : ndarray of shape (n,)
+            As :meth:`score_samples`: higher is more normal.
+        maps : ndarray of float32, shape (n, H, W)
+            As :meth:`anomaly_map`: higher is more anomalous.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mvtec_sklearn.detectors import PaDiMDetector
+        >>> X = np.random.default_rng(0).uniform(size=(6, 32, 32, 3)).astype(np.float32)
+        >>> det = PaDiMDetector(weights=None, image_size=32, random_state=0).fit(X)
+        >>> scores, maps = det.score_samples_and_anomaly_map(X[:2])
+        >>> scores.shape, maps.shape
+        ((2,), (2, 32, 32))
+        """
+        scores, maps = self._score(X, with_maps=True)
+        return -scores, maps
+
     def __getstate__(self):
         state = super().__getstate__()
         for name in self._transient_attrs:

@@ -17,6 +17,7 @@ from ._estimators import (
     CountingLoader,
     Failing,
     Interrupting,
+    OnePassDeviation,
     PixelDeviation,
     read_log,
 )
@@ -255,3 +256,18 @@ def test_metric_subset_and_no_output(tiny_root, tmp_path, monkeypatch):
     assert results.image_auroc.notna().all() and results.aupro.notna().all()
     assert results[["aupr", "f1_max", "pixel_auroc"]].isna().all().all()
     assert os.listdir(tmp_path) == []  # out=None writes nothing
+
+
+def test_scores_and_maps_from_one_pass_when_the_detector_offers_it(tiny_root):
+    results = run_benchmark(
+        tiny_root,
+        models=[("two-pass", PixelDeviation()), ("one-pass", OnePassDeviation())],
+        out=None,
+    ).set_index(["model", "category"])
+    assert (results.status == "ok").all(), results.error.tolist()
+    metrics = ["image_auroc", "aupr", "f1_max", "pixel_auroc", "aupro"]
+    pd.testing.assert_frame_equal(
+        results.loc["one-pass", metrics], results.loc["two-pass", metrics]
+    )
+    assert (results.loc["one-pass", "map_seconds"] == 0).all()
+    assert (results.loc["two-pass", "map_seconds"] > 0).all()

@@ -180,6 +180,16 @@ def test_padim_whitening_matches_numpy_covariance():
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("make", [make_patchcore, make_padim], ids=["patchcore", "padim"])
+def test_scores_and_maps_in_one_pass_equal_the_separate_calls(make):
+    X = np.random.default_rng(5).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    det = make().fit(X[:4])
+    scores, maps = det.score_samples_and_anomaly_map(X[4:])
+    np.testing.assert_array_equal(scores, det.score_samples(X[4:]))
+    np.testing.assert_array_equal(maps, det.anomaly_map(X[4:]))
+    assert scores.dtype == np.float64 and maps.dtype == np.float32
+
+
 def test_maps_at_input_resolution_and_pickle_round_trip():
     rng = np.random.default_rng(4)
     X = rng.integers(0, 256, (5, 40, 56), dtype=np.uint8)  # grayscale, non-square
