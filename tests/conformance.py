@@ -9,7 +9,7 @@ Use from a test module::
 
 The estimator's output method is ``score_samples`` for detectors and
 ``transform`` for transformers; detectors with ``anomaly_map`` get that
-checked too.
+checked too, and ``score_samples_and_anomaly_map`` must give both at once.
 """
 
 from __future__ import annotations
@@ -86,6 +86,12 @@ def check_image_estimator(estimator, paths, *, paths_arrays_rtol=1e-4, paths_arr
         assert np.all(np.isfinite(value)), key
     if "anomaly_map" in out:
         assert out["anomaly_map"].shape == (n,) + arrays.shape[1:3]
+    if hasattr(est, "score_samples_and_anomaly_map"):
+        scores, maps = est.score_samples_and_anomaly_map(paths)
+        assert scores.dtype == np.float64 and maps.dtype == np.float32
+        _assert_same({"score_samples": scores, "anomaly_map": maps},
+                     {k: out[k] for k in ("score_samples", "anomaly_map")},
+                     what="score_samples_and_anomaly_map")
     if hasattr(est, "predict"):
         pred = est.predict(paths)
         assert set(np.unique(pred)) <= {-1, 1}

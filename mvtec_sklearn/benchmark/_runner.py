@@ -288,7 +288,7 @@ def _run_job(job, features=None):
         one_pass = with_maps and hasattr(detector, "score_samples_and_anomaly_map")
         start = time.perf_counter()
         if one_pass:
-            # Scores and maps from the same backbone pass (the patch detectors).
+            # Scores and maps from the same pass over the images (our map detectors).
             normality, maps = detector.score_samples_and_anomaly_map(X_test)
             scores = -np.asarray(normality, dtype=np.float64)
             maps = np.asarray(maps, dtype=np.float32)

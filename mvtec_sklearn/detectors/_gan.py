@@ -16,7 +16,6 @@ from ._torch_base import (
     AnomalyMapMixin,
     BaseTorchDetector,
     ImageInputMixin,
-    _reduce_maps,
 )
 
 if TYPE_CHECKING:
@@ -304,11 +303,15 @@ class GANDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
         x_hat = out if self.architecture == "skip" else out[0]
         return (x_hat + 1.0) / 2.0
 
-    def _batch_scores(self, module, batch):
+    def _map_reduction(self):
         if self.score_mode != "latent":
+            return self.score_mode
+        # A spatial latent difference is a map, reduced by its quantile.
+        return "quantile" if self._spatial else None
+
+    def _batch_scores(self, module, batch):
+        if self._map_reduction() is not None:
             return self._map_scores(module, batch)
-        if self._spatial:
-            return _reduce_maps(self._smoothed_maps(module, batch), "quantile", self.quantile)
         x = batch * 2.0 - 1.0
         if self.architecture == "skip":
             _, feat_real = module.discriminator(x)

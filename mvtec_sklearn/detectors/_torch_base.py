@@ -509,8 +509,20 @@ class AnomalyMapMixin:
             maps = F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
         return gaussian_blur(maps, self.smoothing_sigma)
 
+    def _map_reduction(self) -> str | None:
+        """How the image score reduces the smoothed map ("mean", "max" or
+        "quantile"), or None when the score does not come from the map."""
+        return self.score_mode
+
     def _map_scores(self, module, batch):
-        return _reduce_maps(self._smoothed_maps(module, batch), self.score_mode, self.quantile)
+        maps = self._smoothed_maps(module, batch)
+        return _reduce_maps(maps, self._map_reduction(), self.quantile)
+
+    def _maps_at_input(self, maps, images):
+        out = F.interpolate(
+            maps[:, None].float(), size=images.shape[1:3], mode="bilinear", align_corners=False
+        )
+        return out[:, 0].numpy().astype(np.float32)
 
     def anomaly_map(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Per-pixel anomaly scores at the resolution of the input images.
@@ -528,7 +540,37 @@ class AnomalyMapMixin:
         check_is_fitted(self, "module_")
         images = self._load_native_images(X)
         maps = self._run(self._predict_data(images), self._smoothed_maps)
-        out = F.interpolate(
-            maps[:, None].float(), size=images.shape[1:3], mode="bilinear", align_corners=False
-        )
-        return out[:, 0].numpy().astype(np.float32)
+        return self._maps_at_input(maps, images)
+
+    def score_samples_and_anomaly_map(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike
+    ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        """``score_samples(X)`` and ``anomaly_map(X)`` from one pass over the images.
+
+        When the image score is a reduction of the anomaly map (every
+        ``score_mode`` but the VAE's ELBO terms and the GAN's vector latent
+        score) the network runs once for both; otherwise a second pass
+        computes the scores.
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray (n, H, W[, C])
+            Images of one size.
+
+        Returns
+        -------
+        scores : ndarray of float64, shape (n,)
+            As :meth:`score_samples`: higher is more normal.
+        maps : ndarray of float32, shape (n, H, W)
+            As :meth:`anomaly_map`: higher is more anomalous.
+        """
+        check_is_fitted(self, "module_")
+        images = self._load_native_images(X)
+        data = self._predict_data(images)
+        maps = self._run(data, self._smoothed_maps)
+        reduction = self._map_reduction()
+        if reduction is None:
+            scores = self._anomaly_scores(data)
+        else:
+            scores = _reduce_maps(maps, reduction, self.quantile).numpy().astype(np.float64)
+        return -scores, self._maps_at_input(maps, images)

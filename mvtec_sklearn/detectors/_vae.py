@@ -51,8 +51,11 @@ class _ELBOMixin:
         rec, kl, _ = self._terms(module, batch, sample=False)
         return (rec + self.beta * kl).mean()
 
+    def _map_reduction(self):
+        return self.score_mode if self.score_mode in ("max", "quantile") else None
+
     def _batch_scores(self, module, batch):
-        if self.score_mode in ("max", "quantile"):
+        if self._map_reduction() is not None:
             return self._map_scores(module, batch)
         rec, kl, _ = self._terms(module, batch, sample=False)
         if self.score_mode == "reconstruction":

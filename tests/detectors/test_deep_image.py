@@ -275,6 +275,10 @@ def test_gan_latent_scores_are_the_latent_differences(architecture, easy_case):
             _, real, fake = est.module_.generator(x)
         expected = (real - fake).pow(2).flatten(1).mean(dim=1).numpy()
     np.testing.assert_allclose(-est.score_samples(test), expected, rtol=1e-4)
+    # Not a reduction of the map: score_samples_and_anomaly_map computes it apart.
+    scores, maps = est.score_samples_and_anomaly_map(test)
+    np.testing.assert_allclose(scores, est.score_samples(test), rtol=1e-6)
+    np.testing.assert_allclose(maps, est.anomaly_map(test), rtol=1e-6)
 
 
 def test_transformer_validation_loss_does_not_depend_on_a_random_mask(easy_case):
