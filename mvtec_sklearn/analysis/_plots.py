@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ from ._statistics import CHANNELS, MEASURE_COLUMNS, _as_frame, _missing
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from matplotlib.collections import PolyCollection
     from matplotlib.figure import Figure
     from sklearn.utils import Bunch
 
@@ -138,7 +139,8 @@ def plot_channel_density(
     ncols = max(1, min(max_columns, max(len(m) for m in groups.values())))
     rows = [int(np.ceil(len(m) / ncols)) for m in groups.values()]
     fig = plt.figure(figsize=(3.2 * ncols, 2.9 * sum(rows)), layout="constrained")
-    subfigs = np.atleast_1d(fig.subfigures(len(groups), 1, height_ratios=rows))
+    subfigs = fig.subfigures(len(groups), 1, height_ratios=rows)  # one group: a bare SubFigure
+    subfigs = np.atleast_1d(subfigs)  # type: ignore[arg-type]  # wraps a SubFigure; stubs: arrays
     x = np.arange(256)
     for subfig, (name, members), nrows in zip(subfigs, groups.items(), rows):
         subfig.suptitle(name, fontweight="bold")
@@ -284,7 +286,7 @@ def plot_defect_area_violin(stats: pd.DataFrame, categories: Sequence[str] | Non
     if spread:
         parts = ax.violinplot([values[i] for i in spread], positions=positions[spread],
                               showmedians=True, widths=0.8)
-        for body in parts["bodies"]:
+        for body in cast("list[PolyCollection]", parts["bodies"]):  # stubs: one Collection
             body.set_facecolor(_ANOMALOUS_COLOR)
             body.set_alpha(0.35)
     rng = np.random.default_rng(0)

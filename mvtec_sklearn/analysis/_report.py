@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,8 @@ def _format_cell(value, decimals) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{value:,.{decimals}f}"
     if isinstance(value, (int, np.integer)):
-        return f"{value:,}" if abs(value) >= 10000 else str(value)
+        magnitude = cast("int | np.integer[Any]", abs(value))  # mypy infers object for the union
+        return f"{value:,}" if magnitude >= 10000 else str(value)
     if not isinstance(value, str) and pd.isna(value):
         return "–"
     return str(value).replace("|", "\\|").replace("\n", " ")

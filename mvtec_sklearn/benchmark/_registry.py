@@ -387,7 +387,7 @@ _CLASSICAL = {
     "lof": "Local Outlier Factor (novelty, 10 neighbours)",
     "knn": "kNN distance (mean of 3 neighbours)",
 }
-_INPUTS = {
+_INPUTS: dict[str, tuple[Callable[..., Any], str | None, str, str | Callable[[], str], str]] = {
     # suffix: (featurizer factory, preprocessing, input label, weights, description suffix)
     "pixels": (
         _pixel_featurizer,

@@ -779,7 +779,8 @@ def run_benchmark(
     }
 
     executor, n_threads = _make_executor(n_jobs, backend, scheduler)
-    rows, interrupted = {}, False
+    rows: dict[tuple[str, str], dict[str, Any]] = {}  # (category, model) -> result row
+    interrupted = False
     try:
         jobs, feature_groups, data, build_errors = _plan(
             model_list,

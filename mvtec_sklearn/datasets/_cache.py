@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ._io import load_images
+from ._io import _size_pair, load_images
 from ._mvtec import load_masks
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def save_cache(
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # no key is "allow_pickle"
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -231,9 +231,7 @@ class DatasetCache:
             times, ``image_size``, ``channels`` and the cache version.
         """
         if image_size is not None:
-            image_size = (
-                [int(image_size)] * 2 if np.isscalar(image_size) else [int(s) for s in image_size]
-            )
+            image_size = _size_pair(image_size)  # a tuple: the same JSON as a list
         files = [_file_state(p) for p in data["paths"]]
         files += [None if m is None else _file_state(m) for m in data["mask_paths"]]
         payload = {

@@ -9,13 +9,13 @@ and 8 or 16 bits are handled the same way everywhere.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from numpy.typing import ArrayLike, DTypeLike, NDArray
 
@@ -36,6 +36,17 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
         return np.clip(np.round(arr.astype(np.float64) * (255.0 / maxval)), 0, 255).astype(np.uint8)
     # float TIFF: assume [0, 1]
     return np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _size_pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``size`` as ``(height, width)`` ints; a scalar gives a square.
+
+    The casts only undo ``np.isscalar``'s TypeGuard, which narrows an int to
+    numpy scalar types.
+    """
+    if np.isscalar(size):
+        return (int(cast(int, size)), int(cast(int, size)))
+    return cast("tuple[int, int]", tuple(int(s) for s in cast("tuple[int, int]", size)))
 
 
 def read_image(
@@ -96,6 +107,7 @@ def read_image(
     }
     if resample not in resample_map:
         raise ValueError(f"resample must be one of {sorted(resample_map)}, got {resample!r}")
+    img: Image.Image  # Image.open gives an ImageFile; convert/resize give plain Images
     try:
         with Image.open(path) as img:
             img.load()
@@ -111,7 +123,7 @@ def read_image(
             elif mode == "L" and img.mode != "L":
                 img = img.convert("L")
             if size is not None:
-                h, w = (size, size) if np.isscalar(size) else tuple(size)
+                h, w = _size_pair(size)
                 if (img.height, img.width) != (h, w):
                     img = img.resize((int(w), int(h)), resample_map[resample])
             arr = np.asarray(img, dtype=np.uint8).copy()
@@ -154,7 +166,7 @@ def read_mask(
     return read_image(path, size=size, mode="L", resample="box") > 0
 
 
-def is_path_sequence(X: object) -> bool:
+def is_path_sequence(X: object) -> TypeGuard[Iterable[str | os.PathLike[str]]]:
     """True when ``X`` is a non-empty sequence (list, tuple, 1-D array, Series) of paths.
 
     Examples
@@ -171,7 +183,8 @@ def is_path_sequence(X: object) -> bool:
     if hasattr(X, "tolist") and not isinstance(X, np.ndarray):  # pandas Series / Index
         X = X.tolist()
     try:
-        return len(X) > 0 and all(isinstance(p, (str, os.PathLike)) for p in X)
+        seq = cast("Sequence[object]", X)  # anything else raises the TypeError caught below
+        return len(seq) > 0 and all(isinstance(p, (str, os.PathLike)) for p in seq)
     except TypeError:
         return False
 
@@ -283,7 +296,7 @@ def load_images(
     if channels not in ("keep", 1, 3):
         raise ValueError(f"channels must be 'keep', 1 or 3, got {channels!r}")
     if size is not None:
-        size = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
+        size = _size_pair(size)
     if is_path_sequence(X):
         mode = {"keep": "keep", 1: "L", 3: "RGB"}[channels]
         imgs = [read_image(p, mode=mode) for p in X]
@@ -329,12 +342,13 @@ def load_images(
         raise ValueError(
             f"Expected 1, 3 or 4 channels in the last axis, got shape {arr.shape}."
         )
+    # Integer images are scaled by a scalar of the output type, so dtype must be callable here.
     if arr.dtype == np.uint8:
-        out = arr.astype(dtype) / dtype(255.0)
+        out = arr.astype(dtype) / cast("Callable[[float], Any]", dtype)(255.0)
     elif arr.dtype.kind in "iu":
         if arr.min() < 0 or arr.max() > 255:
             raise ValueError("Integer images must be in 0-255.")
-        out = arr.astype(dtype) / dtype(255.0)
+        out = arr.astype(dtype) / cast("Callable[[float], Any]", dtype)(255.0)
     elif arr.dtype.kind == "f" or arr.dtype == bool:
         out = arr.astype(dtype, copy=True)
         if not np.all(np.isfinite(out)):

@@ -126,15 +126,15 @@ class MVTecDataset(Dataset):
             mask = np.zeros(image.shape[:2], dtype=bool)
         else:
             mask = read_mask(mask_path, size=image.shape[:2])
-        image = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-        mask = torch.from_numpy(mask)
+        image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        mask_t = torch.from_numpy(mask)
         if self.transform is not None:
-            image = self.transform(image)
+            image_t = self.transform(image_t)
         if self.mask_transform is not None:
-            mask = self.mask_transform(mask)
+            mask_t = self.mask_transform(mask_t)
         return {
-            "image": image,
-            "mask": mask,
+            "image": image_t,
+            "mask": mask_t,
             "label": int(row["label"]),
             "category": row["category"],
             "split": row["split"],
@@ -191,7 +191,7 @@ def collate_with_provenance(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
             f"Images in a batch have different shapes {sorted(shapes)}; "
             "set image_size on the dataset."
         )
-    batch = {
+    batch: dict[str, Any] = {
         "image": torch.stack([it["image"] for it in items]),
         "mask": torch.stack([it["mask"] for it in items]),
         "label": torch.as_tensor([it["label"] for it in items], dtype=torch.long),

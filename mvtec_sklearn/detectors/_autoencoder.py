@@ -438,5 +438,6 @@ _TRAINING = {
     FeatureMapAutoencoderDetector: dict(max_epochs=50, batch_size=16, learning_rate=1e-3, patience=5),
 }
 for _cls, _defaults in _TRAINING.items():
+    assert _cls.__doc__ is not None
     _cls.__doc__ = _cls.__doc__.replace("{training}", TRAINING_PARAMS_DOC.format(**_defaults))
 del _cls, _defaults

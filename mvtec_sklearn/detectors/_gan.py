@@ -328,6 +328,7 @@ class GANDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
         return (self._reconstruct(module, batch) - batch).abs().mean(dim=1)
 
 
+assert GANDetector.__doc__ is not None
 GANDetector.__doc__ = GANDetector.__doc__.replace(
     "{training}",
     TRAINING_PARAMS_DOC.format(max_epochs=50, batch_size=16, learning_rate=2e-4, patience=10),

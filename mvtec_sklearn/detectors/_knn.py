@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -182,7 +182,10 @@ class KNNDetector(BaseDetector):
             The fitted detector.
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = cast(  # sklearn is untyped; validate_data returns an ndarray
+            "np.ndarray",
+            validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2),
+        )
         n_samples = X.shape[0]
         self.n_neighbors_ = int(self.n_neighbors)
         if self.n_neighbors_ > n_samples - 1:

@@ -222,8 +222,10 @@ class PaDiMDetector(BasePatchDetector):
                                         device=featurizer.device_)
                 batch = featurizer.patch_features(images, return_tensor=True)
                 batch = batch.index_select(1, channel_index).flatten(2)  # (b, k, P)
+                assert feats is not None  # allocated on the first batch
                 feats[:, start:start + batch.shape[0]] = batch.permute(2, 0, 1)
 
+            assert feats is not None  # _image_source rejects empty input
             mean = feats.mean(dim=1)
             whitening = torch.empty(h * w, k, k, dtype=torch.float32, device=feats.device)
             eye = torch.eye(k, dtype=torch.float64, device=feats.device)

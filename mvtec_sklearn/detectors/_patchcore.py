@@ -263,9 +263,11 @@ class PatchCoreDetector(BasePatchDetector):
                     candidates = torch.empty(n * h * w, d, dtype=torch.float32,
                                              device=featurizer.device_)
                 feats = featurizer.patch_features(images, return_tensor=True)
+                assert candidates is not None  # allocated on the first batch
                 _patch_embeddings(feats, layer_channels, pool_dim,
                                   candidates[start * h * w:(start + len(images)) * h * w])
                 del feats
+            assert candidates is not None  # _image_source rejects empty input
             indices, nearest = greedy_coreset(candidates, self.coreset_ratio,
                                               projection_dim=self.projection_dim,
                                               random_state=coreset_seed)

@@ -350,6 +350,9 @@ class ImageInputMixin:
     to a batch of the same shape.
     """
 
+    if TYPE_CHECKING:  # provided by the detector using the mixin
+        image_size: int | tuple[int, int] | None
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
@@ -501,6 +504,18 @@ class AnomalyMapMixin:
     ``smoothing_sigma`` pixels there, and finally resized to the resolution
     of the input images.
     """
+
+    if TYPE_CHECKING:  # provided by the detector, its input mixin and BaseTorchDetector
+        score_mode: str
+        quantile: float
+
+        def _load_native_images(self, X) -> np.ndarray: ...
+
+        def _predict_data(self, X): ...
+
+        def _run(self, data: torch.Tensor, fn) -> torch.Tensor: ...
+
+        def _anomaly_scores(self, data) -> np.ndarray: ...
 
     def _smoothed_maps(self, module, batch):
         maps = self._error_maps(module, batch)

@@ -336,6 +336,7 @@ class TransformerDetector(
         return self._map_scores(module, batch)
 
 
+assert TransformerDetector.__doc__ is not None
 TransformerDetector.__doc__ = TransformerDetector.__doc__.replace(
     "{training}",
     TRAINING_PARAMS_DOC.format(max_epochs=100, batch_size=16, learning_rate=1e-3, patience=10),

@@ -301,6 +301,7 @@ class FeatureVAEDetector(_ELBOMixin, VectorInputMixin, BaseTorchDetector):
         return MLPVAE(self.n_features_in_, tuple(int(h) for h in self.hidden_sizes), self.latent_dim)
 
 
+assert VAEDetector.__doc__ is not None and FeatureVAEDetector.__doc__ is not None
 VAEDetector.__doc__ = VAEDetector.__doc__.replace(
     "{training}", TRAINING_PARAMS_DOC.format(max_epochs=50, batch_size=16, learning_rate=1e-3, patience=5)
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -126,8 +126,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
             size = first.shape[1:3]
         elif isinstance(self.image_size, Integral):
             size = (self.image_size, self.image_size)
-        else:
-            size = tuple(self.image_size)
+        else:  # a pair (mypy does not treat int as an Integral)
+            size = tuple(cast("tuple[int, int]", self.image_size))
         channels = (1 if first.shape[-1] == 1 else 3) if self.channels == "keep" else self.channels
         self.image_shape_ = (int(size[0]), int(size[1]), int(channels))
         self.n_features_out_ = int(np.prod(self.image_shape_))

@@ -93,9 +93,9 @@ class NormalOnlyKFold(BaseCrossValidator):
                 "Setting a random_state has no effect since shuffle is False; "
                 "leave random_state=None or set shuffle=True."
             )
-        self.n_splits = int(n_splits)
-        self.shuffle = shuffle
-        self.random_state = random_state
+        self.n_splits: int = int(n_splits)
+        self.shuffle: bool = shuffle
+        self.random_state: int | np.random.RandomState | None = random_state
 
     def split(
         self, X: ArrayLike | Sequence[Any], y: ArrayLike | None = None, groups: None = None

@@ -35,7 +35,7 @@ def _as_maps(maps, shape):
     return maps
 
 
-def _as_masks(masks, shape):
+def _as_masks(masks: Any, shape: tuple[int, int, int]) -> np.ndarray | None:
     """Masks as arrays, or a sequence of mask paths / None (good image) -> bool (n, H, W)."""
     if masks is None:
         return None

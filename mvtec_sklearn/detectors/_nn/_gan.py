@@ -70,7 +70,7 @@ class DCGANDecoder(nn.Module):
         c = base_channels * 2 ** (n - 1)
         first = (nn.Conv2d(latent_dim, c, 3, 1, 1, bias=False) if spatial
                  else nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False))
-        layers = [first, nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [first, nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
         for _ in range(n - 1):
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2),
                        nn.ReLU(inplace=True)]
@@ -151,7 +151,7 @@ class SkipGANomalyGenerator(nn.Module):
         c_in, widths = in_channels, []
         for i in range(n):
             c = base_channels * 2**i
-            block = [nn.Conv2d(c_in, c, 4, 2, 1, bias=False)]
+            block: list[nn.Module] = [nn.Conv2d(c_in, c, 4, 2, 1, bias=False)]
             if i > 0:
                 block.append(nn.BatchNorm2d(c))
             block.append(nn.LeakyReLU(0.2, inplace=True))
