@@ -89,9 +89,9 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
     The feature maps of ``layers`` are read with forward hooks; the forward
     pass stops right after the last of them, so later stages never run (and
     are not even kept, see Notes). Each map is averaged over a 3x3
-    neighbourhood (``avg_pool2d(k=3, stride=1, padding=1,
-    count_include_pad=False)``), resized bilinearly to the grid of the finest
-    chosen layer and the maps are concatenated along channels:
+    neighbourhood with the zero padding counted (``AvgPool2d(3, 1, 1)``, as
+    in the PatchCore reference code and anomalib), resized bilinearly to the
+    grid of the finest chosen layer and the maps are concatenated along channels:
     :meth:`patch_features` returns that (n, C, h, w) tensor, and
     :meth:`transform` pools it to one C-vector per image.
 
@@ -367,8 +367,8 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
         grid = self.feature_map_shape_[1:]
         maps = []
         for name in self.layers_:
-            fmap = F.avg_pool2d(outputs[name].float(), 3, stride=1, padding=1,
-                                count_include_pad=False)
+            # the zero padding counts, as in PatchCore's code and anomalib
+            fmap = F.avg_pool2d(outputs[name].float(), 3, stride=1, padding=1)
             if tuple(fmap.shape[-2:]) != grid:
                 fmap = F.interpolate(fmap, size=grid, mode="bilinear", align_corners=False)
             maps.append(fmap)

