@@ -54,6 +54,32 @@ def test_k_center_greedy_is_exact(n, d, frac, seed, chunk, clustered):
                                dist_to_sel.min(1), atol=1e-6)
 
 
+@settings(max_examples=10, deadline=None)
+@given(
+    n=st.integers(2, 200),
+    d=st.integers(65, 96),
+    frac=st.floats(0.01, 0.5),
+    seed=st.integers(0, 2**31 - 1),
+    texture=st.booleans(),
+)
+def test_k_center_greedy_with_principal_bound_is_exact(n, d, frac, seed, texture):
+    """Above 64 features the principal-subspace lower bound prunes; nothing changes."""
+    rng = np.random.default_rng(seed)
+    if texture:  # one diffuse blob, as texture patches: the triangle test rarely prunes
+        X = rng.normal(size=(n, d)) * np.linspace(3.0, 0.1, d)
+    else:
+        X = rng.normal(size=(6, d))[rng.integers(0, 6, n)] * 10 + 0.1 * rng.normal(size=(n, d))
+    k = max(1, int(frac * n))
+    start = int(rng.integers(n))
+    indices, nearest, min_d2 = k_center_greedy(torch.from_numpy(X), k, start_index=start)
+    expected, expected_min = naive_k_center(X, k, start)
+    assert indices.tolist() == expected
+    np.testing.assert_allclose(min_d2.sqrt().numpy(), expected_min, atol=1e-6)
+    dist_to_sel = np.sqrt(((X[:, None] - X[expected][None]) ** 2).sum(-1))
+    np.testing.assert_allclose(dist_to_sel[np.arange(n), nearest.numpy()],
+                               dist_to_sel.min(1), atol=1e-6)
+
+
 def test_greedy_coreset_ratio_projection_and_determinism():
     X = torch.randn(500, 300, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     idx, nearest = greedy_coreset(X, 1.0, random_state=0)

