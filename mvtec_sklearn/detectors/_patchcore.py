@@ -35,25 +35,47 @@ def _embedding_size(n_channels, embedding_dim):
     return n_channels if embedding_dim is None else min(int(embedding_dim), n_channels)
 
 
-def _patch_embeddings(feats, layer_channels, dim, out):
-    """Multi-layer patch features -> one row per patch, pooled over channels.
+def _pooling_matrix(layer_channels, dim):
+    """The channel pooling of the reference PatchCore as a (C, dim) matrix.
 
     Each layer's channels of a patch are average-pooled to ``dim`` values
     (``adaptive_avg_pool1d``), the layers' vectors are concatenated and pooled
     again to ``dim``, as in the reference PatchCore's preprocessing and
     aggregation. With two layers and an even ``dim`` every layer contributes
-    ``dim / 2`` values, whatever its channel count. ``dim=None`` keeps the
-    concatenated channels. Works one image at a time, so the temporaries
-    stay at a few patch grids of one image.
+    ``dim / 2`` values, whatever its channel count. The pooling is linear, so
+    it is computed once, on the identity, and applied as one matrix product.
+
+    Parameters
+    ----------
+    layer_channels : sequence of int
+        Channels of each layer, in order (summing to ``C``).
+    dim : int
+        Embedding dimension.
+
+    Returns
+    -------
+    tensor of float32, shape (C, dim)
+    """
+    import torch
+    import torch.nn.functional as F
+
+    eye = torch.eye(sum(layer_channels))
+    pooled, start = [], 0
+    for n_layer in layer_channels:
+        pooled.append(F.adaptive_avg_pool1d(eye[:, None, start:start + n_layer], dim))
+        start += n_layer
+    return F.adaptive_avg_pool1d(torch.cat(pooled, dim=2), dim)[:, 0]
+
+
+def _patch_embeddings(feats, pooling, out):
+    """Multi-layer patch features -> one row per patch, pooled over channels.
 
     Parameters
     ----------
     feats : tensor (b, C, h, w)
         Patch features, layers' channels concatenated in order.
-    layer_channels : sequence of int
-        Channels of each layer (summing to ``C``).
-    dim : int or None
-        Embedding dimension.
+    pooling : tensor (C, dim) or None
+        :func:`_pooling_matrix` on ``feats``' device; None keeps the channels.
     out : tensor (b * h * w, dim or C)
         Filled with the embeddings, image-major, then row, column.
 
@@ -62,21 +84,13 @@ def _patch_embeddings(feats, layer_channels, dim, out):
     out : tensor
     """
     import torch
-    import torch.nn.functional as F
 
-    b, c = feats.shape[:2]
-    per_image = out.shape[0] // b
-    for i in range(b):
-        rows = feats[i].reshape(c, per_image).T  # (h * w, C) view
-        dest = out[i * per_image:(i + 1) * per_image]
-        if dim is None:
-            dest.copy_(rows)
-            continue
-        pooled, start = [], 0
-        for n_layer in layer_channels:
-            pooled.append(F.adaptive_avg_pool1d(rows[:, None, start:start + n_layer], dim))
-            start += n_layer
-        dest.copy_(F.adaptive_avg_pool1d(torch.cat(pooled, dim=2), dim)[:, 0])
+    rows = feats.flatten(2).transpose(1, 2)  # (b, h * w, C) view
+    dest = out.view(feats.shape[0], -1, out.shape[1])
+    if pooling is None:
+        dest.copy_(rows)
+    else:
+        torch.matmul(rows, pooling, out=dest)
     return out
 
 
@@ -259,12 +273,13 @@ class PatchCoreDetector(BasePatchDetector):
                     c, h, w = featurizer.feature_map_shape_
                     layer_channels = tuple(featurizer.layer_channels_.values())
                     d = _embedding_size(c, self.embedding_dim)
-                    pool_dim = None if self.embedding_dim is None else d
+                    pooling = (None if self.embedding_dim is None else
+                               _pooling_matrix(layer_channels, d).to(featurizer.device_))
                     candidates = torch.empty(n * h * w, d, dtype=torch.float32,
                                              device=featurizer.device_)
                 feats = featurizer.patch_features(images, return_tensor=True)
                 assert candidates is not None  # allocated on the first batch
-                _patch_embeddings(feats, layer_channels, pool_dim,
+                _patch_embeddings(feats, pooling,
                                   candidates[start * h * w:(start + len(images)) * h * w])
                 del feats
             assert candidates is not None  # _image_source rejects empty input
@@ -277,7 +292,7 @@ class PatchCoreDetector(BasePatchDetector):
 
         self.featurizer_ = featurizer
         self.feature_map_shape_ = (d, h, w)
-        self._pool_dim = pool_dim
+        self._pool_dim = None if pooling is None else d
         self.memory_bank_ = bank.cpu().numpy()
         self.coreset_indices_ = indices.cpu().numpy().astype(np.int64)
         self._set_offset(-train_scores)
@@ -330,12 +345,14 @@ class PatchCoreDetector(BasePatchDetector):
         bank_sq = torch.einsum("ij,ij->i", bank, bank)
         d, h, w = self.feature_map_shape_
         layer_channels = tuple(self.featurizer_.layer_channels_.values())
+        pooling = (None if self._pool_dim is None else
+                   _pooling_matrix(layer_channels, self._pool_dim).to(bank.device))
         scores, maps = [], []
         with torch.inference_mode():
             for _, images in _image_batches(source, self.batch_size, self.verbose, "PatchCore"):
                 feats = self.featurizer_.patch_features(images, return_tensor=True)
                 queries = _patch_embeddings(
-                    feats, layer_channels, self._pool_dim,
+                    feats, pooling,
                     torch.empty(len(images) * h * w, d, dtype=bank.dtype, device=bank.device))
                 del feats
                 dist, idx = nearest_neighbors(queries, bank, 1, bank_sq_norms=bank_sq)
