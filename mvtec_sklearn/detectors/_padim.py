@@ -82,8 +82,8 @@ class PaDiMDetector(BasePatchDetector):
     grid position a multivariate Gaussian is fitted to the training images'
     features (Defard et al., 2021). A test patch scores its Mahalanobis
     distance to the Gaussian of its position; the map is upsampled
-    bilinearly to ``image_size``, smoothed with a Gaussian of sigma 4 and
-    resized to the input resolution. The image anomaly score is the maximum
+    bilinearly to ``image_size``, smoothed with a Gaussian of sigma
+    ``smoothing_sigma`` and resized to the input resolution. The image anomaly score is the maximum
     of the smoothed map (at ``image_size``).
 
     Parameters
@@ -96,6 +96,10 @@ class PaDiMDetector(BasePatchDetector):
         downloaded); ``None`` is random initialisation.
     layers : sequence of str or None, default=("layer1", "layer2", "layer3")
         Layers read; ``None`` uses the featurizer's default for the backbone.
+    patch_size : int, default=3
+        Side (odd) of the neighbourhood averaged into each patch feature
+        (``AvgPool2d(3, 1, 1)`` with the zero padding counted, as PatchCore's
+        reference code and anomalib); 1 averages nothing.
     n_features : int or None, default=100
         Channels kept (a random subset, seeded by ``random_state``); ``None``
         or a value at least the number of channels keeps them all.
@@ -105,6 +109,10 @@ class PaDiMDetector(BasePatchDetector):
         Ledoit-Wolf shrunk covariance (:func:`sklearn.covariance.ledoit_wolf`).
     image_size : int or (int, int), default=224
         Images are resized to this size before the network.
+    smoothing_sigma : float >= 0, default=4.0
+        Standard deviation, in pixels at ``image_size``, of the Gaussian that
+        smooths the upsampled anomaly maps (4 in both reference
+        implementations); 0 disables the smoothing.
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
         Where the network and the distances run.
     batch_size : int, default=32
@@ -162,9 +170,11 @@ class PaDiMDetector(BasePatchDetector):
         backbone: str | torch.nn.Module = "resnet18",
         weights: str | os.PathLike[str] | None = "DEFAULT",
         layers: Sequence[str] | None = ("layer1", "layer2", "layer3"),
+        patch_size: int = 3,
         n_features: int | None = 100,
         shrinkage: float | Literal["ledoit_wolf"] = 0.01,
         image_size: int | tuple[int, int] = 224,
+        smoothing_sigma: float = 4.0,
         device: str | torch.device = "auto",
         batch_size: int = 32,
         contamination: float | Literal["auto"] = "auto",
@@ -174,9 +184,11 @@ class PaDiMDetector(BasePatchDetector):
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
+        self.patch_size = patch_size
         self.n_features = n_features
         self.shrinkage = shrinkage
         self.image_size = image_size
+        self.smoothing_sigma = smoothing_sigma
         self.device = device
         self.batch_size = batch_size
         self.contamination = contamination
@@ -283,7 +295,8 @@ class PaDiMDetector(BasePatchDetector):
         dist = torch.linalg.vector_norm(torch.bmm(whitening, diff), dim=1)  # (P, b)
         patch = dist.T.reshape(-1, h, w)
         smooth, at_input = _postprocess_maps(patch, self._network_size,
-                                             input_size or self._network_size)
+                                             input_size or self._network_size,
+                                             self.smoothing_sigma)
         return smooth.flatten(1).amax(dim=1), at_input
 
     def _score(self, X, with_maps):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral
+from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 from sklearn.utils._param_validation import Interval
@@ -20,10 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["BasePatchDetector", "MAP_SIGMA"]
-
-#: Standard deviation (pixels at ``image_size``) of the Gaussian smoothing of anomaly maps.
-MAP_SIGMA = 4.0
+__all__ = ["BasePatchDetector"]
 
 
 def _image_batches(source, batch_size, verbose=False, desc=None):
@@ -42,7 +39,7 @@ def _image_batches(source, batch_size, verbose=False, desc=None):
         yield start, images
 
 
-def _postprocess_maps(patch_maps, network_size, input_size):
+def _postprocess_maps(patch_maps, network_size, input_size, sigma):
     """Patch-grid maps -> smoothed maps at the network input size and at the image size.
 
     Parameters
@@ -52,11 +49,14 @@ def _postprocess_maps(patch_maps, network_size, input_size):
         The size images are resized to before the network (``image_size``).
     input_size : (int, int)
         The size of the input images.
+    sigma : float
+        Standard deviation (pixels at ``network_size``) of the Gaussian
+        smoothing; 0 disables it.
 
     Returns
     -------
     smooth : tensor (n, *network_size)
-        Bilinear upsampling then Gaussian smoothing (sigma = 4).
+        Bilinear upsampling then Gaussian smoothing.
     at_input : tensor (n, *input_size)
         ``smooth`` resized bilinearly to the input resolution.
     """
@@ -64,7 +64,7 @@ def _postprocess_maps(patch_maps, network_size, input_size):
 
     x = F.interpolate(patch_maps[:, None].float(), size=tuple(network_size), mode="bilinear",
                       align_corners=False)[:, 0]
-    smooth = gaussian_blur(x, MAP_SIGMA)
+    smooth = gaussian_blur(x, sigma)
     if tuple(input_size) == tuple(network_size):
         return smooth, smooth
     at_input = F.interpolate(smooth[:, None], size=tuple(input_size), mode="bilinear",
@@ -90,6 +90,7 @@ def _make_featurizer(est, random_state):
         backbone=est.backbone,
         weights=est.weights,
         layers=None if est.layers is None else tuple(est.layers),
+        patch_size=est.patch_size,
         image_size=est.image_size,
         device=est.device,
         batch_size=est.batch_size,
@@ -108,6 +109,8 @@ _FEATURIZER_CONSTRAINTS = {
     "backbone": "no_validation",
     "weights": [None, str, os.PathLike],
     "layers": [None, str, list, tuple],
+    "patch_size": [Interval(Integral, 1, None, closed="left")],
+    "smoothing_sigma": [Interval(Real, 0, None, closed="left")],
     "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
     "device": "no_validation",
     "batch_size": [Interval(Integral, 1, None, closed="left")],

@@ -115,8 +115,8 @@ class PatchCoreDetector(BasePatchDetector):
     where ``m*`` is the bank item nearest to the highest-scoring test patch
     ``m_test*`` and ``N_b(m*)`` its ``n_neighbors`` nearest bank items
     (including itself). Anomaly maps are the patch scores upsampled
-    bilinearly to ``image_size``, smoothed with a Gaussian of sigma 4 and
-    resized to the input resolution.
+    bilinearly to ``image_size``, smoothed with a Gaussian of sigma
+    ``smoothing_sigma`` and resized to the input resolution.
 
     Parameters
     ----------
@@ -129,6 +129,10 @@ class PatchCoreDetector(BasePatchDetector):
     layers : sequence of str or None, default=("layer2", "layer3")
         Layers read. ``None`` uses the featurizer's default for the backbone
         (e.g. ``("_blocks.4", "_blocks.10")`` for ``"efficientnet_lite0"``).
+    patch_size : int, default=3
+        Side (odd) of the neighbourhood averaged into each patch feature
+        (``AvgPool2d(3, 1, 1)`` with the zero padding counted, as PatchCore's
+        reference code and anomalib); 1 averages nothing.
     coreset_ratio : float in (0, 1], default=0.1
         Fraction of training patches kept in the memory bank; 1 keeps all.
     n_neighbors : int, default=9
@@ -136,6 +140,10 @@ class PatchCoreDetector(BasePatchDetector):
         score. ``1`` disables the re-weighting (the score is ``s*``).
     image_size : int or (int, int), default=224
         Images are resized to this size before the network.
+    smoothing_sigma : float >= 0, default=4.0
+        Standard deviation, in pixels at ``image_size``, of the Gaussian that
+        smooths the upsampled anomaly maps (4 in both reference
+        implementations); 0 disables the smoothing.
     embedding_dim : int or None, default=1024
         Dimension of the patch embeddings (the reference's pretrain and
         target embedding dimension); capped at the number of channels of the
@@ -212,9 +220,11 @@ class PatchCoreDetector(BasePatchDetector):
         backbone: str | torch.nn.Module = "wide_resnet50_2",
         weights: str | os.PathLike[str] | None = "DEFAULT",
         layers: Sequence[str] | None = ("layer2", "layer3"),
+        patch_size: int = 3,
         coreset_ratio: float = 0.1,
         n_neighbors: int = 9,
         image_size: int | tuple[int, int] = 224,
+        smoothing_sigma: float = 4.0,
         embedding_dim: int | None = 1024,
         projection_dim: int | None = 128,
         device: str | torch.device = "auto",
@@ -226,9 +236,11 @@ class PatchCoreDetector(BasePatchDetector):
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
+        self.patch_size = patch_size
         self.coreset_ratio = coreset_ratio
         self.n_neighbors = n_neighbors
         self.image_size = image_size
+        self.smoothing_sigma = smoothing_sigma
         self.embedding_dim = embedding_dim
         self.projection_dim = projection_dim
         self.device = device
@@ -362,7 +374,7 @@ class PatchCoreDetector(BasePatchDetector):
                 scores.append(self._reweight(queries[rows], s_star, idx[rows, 0], bank).cpu())
                 if with_maps:
                     _, at_input = _postprocess_maps(patch.view(-1, h, w), self._network_size,
-                                                    images.shape[1:3])
+                                                    images.shape[1:3], self.smoothing_sigma)
                     maps.append(at_input.cpu())
         scores = torch.cat(scores).double().numpy()
         return scores, (torch.cat(maps).numpy() if with_maps else None)

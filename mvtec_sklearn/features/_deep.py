@@ -88,10 +88,11 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
     repeated, alpha dropped) and normalised with the backbone's mean and std.
     The feature maps of ``layers`` are read with forward hooks; the forward
     pass stops right after the last of them, so later stages never run (and
-    are not even kept, see Notes). Each map is averaged over a 3x3
-    neighbourhood with the zero padding counted (``AvgPool2d(3, 1, 1)``, as
-    in the PatchCore reference code and anomalib), resized bilinearly to the
-    grid of the finest chosen layer and the maps are concatenated along channels:
+    are not even kept, see Notes). Each map is averaged over a
+    ``patch_size`` x ``patch_size`` neighbourhood with the zero padding
+    counted (``AvgPool2d(3, 1, 1)`` by default, as in the PatchCore reference
+    code and anomalib), resized bilinearly to the grid of the finest chosen
+    layer and the maps are concatenated along channels:
     :meth:`patch_features` returns that (n, C, h, w) tensor, and
     :meth:`transform` pools it to one C-vector per image.
 
@@ -125,6 +126,10 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
         the stride-8 and stride-16 stages), ``("features.3", "features.5")`` for
         torchvision EfficientNets, ``("layer2", "layer3")`` for an
         ``nn.Module`` that has both; other backbones need explicit names.
+    patch_size : int, default=3
+        Side (odd) of the neighbourhood averaged into each patch feature,
+        with the zero padding counted; 1 keeps the maps as the network
+        gives them (as the PaDiM reference reads them).
     pooling : {"avg", "max", "gem"}, default="avg"
         How :meth:`transform` pools the patch features over positions: mean,
         maximum, or generalised mean with p=3 (values clamped at 1e-6 first).
@@ -208,6 +213,7 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
         "backbone": [str, nn.Module],
         "weights": [None, str, os.PathLike],
         "layers": [None, str, list, tuple],
+        "patch_size": [Interval(Integral, 1, None, closed="left")],
         "pooling": [StrOptions({"avg", "max", "gem"})],
         "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "crop_size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
@@ -224,6 +230,7 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
         backbone: str | nn.Module = "resnet18",
         weights: str | os.PathLike[str] | None = "DEFAULT",
         layers: str | Sequence[str] | None = None,
+        patch_size: int = 3,
         pooling: Literal["avg", "max", "gem"] = "avg",
         image_size: int | tuple[int, int] = 224,
         crop_size: int | tuple[int, int] | None = None,
@@ -237,6 +244,7 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
         self.backbone = backbone
         self.weights = weights
         self.layers = layers
+        self.patch_size = patch_size
         self.pooling = pooling
         self.image_size = image_size
         self.crop_size = crop_size
@@ -293,6 +301,8 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         check_image_input(X)
+        if self.patch_size % 2 != 1:
+            raise ValueError(f"patch_size must be odd, got {self.patch_size}.")
         size = _pair(self.image_size, "image_size")
         crop = None if self.crop_size is None else _pair(self.crop_size, "crop_size")
         if crop is not None and (crop[0] > size[0] or crop[1] > size[1]):
@@ -369,9 +379,12 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
                                     self.layers_, x)
         grid = self.feature_map_shape_[1:]
         maps = []
+        size = self.patch_size
         for name in self.layers_:
-            # the zero padding counts, as in PatchCore's code and anomalib
-            fmap = F.avg_pool2d(outputs[name].float(), 3, stride=1, padding=1)
+            fmap = outputs[name].float()
+            if size > 1:
+                # the zero padding counts, as in PatchCore's code and anomalib
+                fmap = F.avg_pool2d(fmap, size, stride=1, padding=size // 2)
             if tuple(fmap.shape[-2:]) != grid:
                 fmap = F.interpolate(fmap, size=grid, mode="bilinear", align_corners=False)
             maps.append(fmap)
@@ -504,8 +517,8 @@ class ResNetFeaturizer(DeepFeaturizer):
     layers : str or sequence of str, default=("layer2", "layer3")
         ResNet stages read (strides 8 and 16): 128 + 256 channels for
         resnet18/34, 512 + 1024 for resnet50 and wide_resnet50_2.
-    pooling, image_size, crop_size, device, batch_size, num_workers, precision, \
-random_state, verbose
+    patch_size, pooling, image_size, crop_size, device, batch_size, num_workers, \
+precision, random_state, verbose
         As in :class:`DeepFeaturizer`.
 
     Attributes
@@ -543,6 +556,7 @@ random_state, verbose
         arch: Literal["resnet18", "resnet34", "resnet50", "wide_resnet50_2"] = "resnet18",
         weights: str | os.PathLike[str] | None = "DEFAULT",
         layers: str | Sequence[str] = ("layer2", "layer3"),
+        patch_size: int = 3,
         pooling: Literal["avg", "max", "gem"] = "avg",
         image_size: int | tuple[int, int] = 224,
         crop_size: int | tuple[int, int] | None = None,
@@ -556,6 +570,7 @@ random_state, verbose
         self.arch = arch
         self.weights = weights
         self.layers = layers
+        self.patch_size = patch_size
         self.pooling = pooling
         self.image_size = image_size
         self.crop_size = crop_size

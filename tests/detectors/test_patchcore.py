@@ -224,3 +224,22 @@ def test_parameter_validation():
         make_patchcore(embedding_dim=0).fit(X)
     with pytest.raises(ValueError, match="shrinkage"):
         make_padim(shrinkage="oas").fit(X)
+
+
+@pytest.mark.parametrize("cls", [PatchCoreDetector, PaDiMDetector])
+def test_smoothing_sigma_and_patch_size(cls):
+    X = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    params = {"backbone": "resnet18", "weights": None, "image_size": 32, "device": "cpu",
+              "random_state": 0}
+    raw = cls(smoothing_sigma=0.0, **params).fit(X)
+    patch = raw.anomaly_map(X[:2])
+    smooth = cls(**params).fit(X).anomaly_map(X[:2])
+    # sigma 4 is a Gaussian blur (reflected borders) of the unsmoothed map
+    from mvtec_sklearn.detectors._nn._functional import gaussian_blur
+
+    np.testing.assert_allclose(smooth, gaussian_blur(torch.from_numpy(patch), 4.0).numpy(),
+                               rtol=1e-4, atol=1e-5)
+    assert np.abs(smooth - patch).max() > 1e-3
+    assert cls(patch_size=1, **params).fit(X).featurizer_.patch_size == 1
+    with pytest.raises(ValueError, match="smoothing_sigma"):
+        cls(smoothing_sigma=-1.0, **params).fit(X)

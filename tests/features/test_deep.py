@@ -370,3 +370,19 @@ def test_bad_inputs(fitted, image_paths):
         fitted.transform([image_paths[0], "missing.png"])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         fitted.transform(np.full((1, 32, 32, 3), 2.0))
+
+
+def test_patch_size_sets_the_neighbourhood(arrays):
+    raw = small(patch_size=1).fit(arrays[:2])
+    model = raw.model_
+    x = torch.from_numpy(load_images(arrays[:2], size=(32, 32), channels=3)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        h = model.maxpool(model.relu(model.bn1(model.conv1((x - IMAGENET_MEAN) / IMAGENET_STD))))
+        l2 = model.layer2(model.layer1(h))
+    np.testing.assert_allclose(raw.patch_features(arrays[:2])[:, :128], l2.numpy(),
+                               rtol=1e-4, atol=1e-5)
+    five = small(patch_size=5).fit(arrays[:2]).patch_features(arrays[:2])
+    expected = torch.nn.AvgPool2d(5, 1, 2)(l2).numpy()
+    np.testing.assert_allclose(five[:, :128], expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="patch_size must be odd"):
+        small(patch_size=2).fit(arrays[:2])
