@@ -8,6 +8,13 @@
     calls ``score_samples`` + ``anomaly_map`` to it), peak resident memory
     (``ru_maxrss`` of a fresh subprocess) and image / pixel AUROC / AUPRO on a
     synthetic MVTec-format category (``make_mvtec_like``).
+(d) ``PatchCoreDetector`` fit + predict against the bare pass on the same
+    images in the same process: decode + resize + forward of the same
+    truncated backbone, nothing else (``--bare-pass``, on categories of the
+    real-photo set). The detector's time is broken down by stage (decode,
+    forward, aggregation, embedding, coreset, search, maps) from a profiled
+    second run; wall time and process (CPU) time are both printed, the latter
+    being what a busy machine distorts least.
 (c) anomalib's ``PatchcoreModel`` on the same images, same backbone, layers,
     coreset ratio and neighbour count (random init: ``pre_trained=False``,
     never a download), run in its own interpreter given by
@@ -18,6 +25,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_patchcore.py --n-train 40 \
         --anomalib-python /tmp/anomalib_venv/bin/python
+    .venv/bin/python benchmarks/bench_patchcore.py --bare-pass coffee,grass
 """
 
 from __future__ import annotations
@@ -159,6 +167,94 @@ def bench_coreset(n, dim, k, seed=0):
             "same_selection_fraction": agree}
 
 
+#: Profiled functions (module file, name) -> stage of the bare-pass breakdown.
+_STAGES = {
+    ("datasets/_io.py", "load_images"): "decode",
+    ("features/_backbones.py", "run_to_layers"): "forward",
+    ("features/_deep.py", "_patch_tensor"): "aggregation",
+    ("detectors/_patchcore.py", "_patch_embeddings"): "embedding",
+    ("detectors/_coreset.py", "greedy_coreset"): "coreset",
+    ("detectors/_coreset.py", "nearest_neighbors"): "search",
+    ("detectors/_patch_base.py", "_postprocess_maps"): "maps",
+}
+
+
+def _clocks():
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start):
+    wall, cpu = _clocks()
+    return wall - start[0], cpu - start[1]
+
+
+def bench_bare_pass(root, category, image_size, batch_size):
+    """PatchCore fit + predict against decode + forward of its truncated backbone."""
+    import cProfile
+    import pstats
+
+    import torch
+
+    from mvtec_sklearn.benchmark import MODEL_REGISTRY
+    from mvtec_sklearn.datasets import load_images, load_mvtec
+    from mvtec_sklearn.features._backbones import check_layers, run_to_layers
+
+    train = list(load_mvtec(root, category, "train").paths)
+    test = list(load_mvtec(root, category, "test").paths)
+
+    def detector():
+        _, det = MODEL_REGISTRY["patchcore"].build(image_size=image_size, random_state=0)
+        return det.set_params(device="cpu", batch_size=batch_size)
+
+    def run(det):
+        det.fit(train)
+        det.score_samples_and_anomaly_map(test)
+        return det
+
+    det = run(detector())  # warm-up; its network serves the bare pass
+    feat = det.featurizer_
+    modules = check_layers(feat.model_, feat.layers_)
+    mean = torch.tensor(feat.mean_).view(1, 3, 1, 1)
+    std = torch.tensor(feat.std_).view(1, 3, 1, 1)
+
+    def bare():
+        with torch.inference_mode():
+            for paths in (train, test):
+                for i in range(0, len(paths), batch_size):
+                    images = load_images(paths[i:i + batch_size], size=image_size, channels=3)
+                    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+                    run_to_layers(feat.model_, modules, feat.layers_, (x - mean) / std)
+
+    start = _clocks()
+    bare()
+    bare_s = _since(start)
+    start = _clocks()
+    run(detector())
+    ours_s = _since(start)
+    profile = cProfile.Profile()
+    profile.runcall(run, detector())
+    stages = dict.fromkeys(_STAGES.values(), 0.0)
+    stats = pstats.Stats(profile)
+    keys = {}
+    for key, row in stats.stats.items():
+        path, _, name = key
+        for (suffix, func), stage in _STAGES.items():
+            if name == func and path.replace(os.sep, "/").endswith(suffix):
+                stages[stage] += row[3]  # cumulative time
+                keys[stage] = key
+    # _patch_tensor's cumulative time includes the forward passes it makes
+    if "forward" in keys and "aggregation" in keys:
+        callers = stats.stats[keys["forward"]][4]
+        stages["aggregation"] -= callers.get(keys["aggregation"], (0, 0, 0, 0))[3]
+    total = stats.total_tt
+    stages["other"] = total - sum(stages.values())
+    return {"category": category, "n_train": len(train), "n_test": len(test),
+            "bare_wall_s": bare_s[0], "bare_cpu_s": bare_s[1],
+            "ours_wall_s": ours_s[0], "ours_cpu_s": ours_s[1],
+            "ratio_wall": ours_s[0] / bare_s[0], "ratio_cpu": ours_s[1] / bare_s[1],
+            "stage_share": {k: v / total for k, v in stages.items()}}
+
+
 def _run(cmd):
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -204,6 +300,9 @@ def main(argv=None):
     parser.add_argument("--anomalib-python", default=os.environ.get("ANOMALIB_PYTHON"))
     parser.add_argument("--root", default=None, help="keep the generated data here; an "
                         "existing category there is reused as is")
+    parser.add_argument("--bare-pass", default=None, metavar="CATEGORIES",
+                        help="(d) only: comma-separated categories of the real-photo set "
+                        "(60 train + 80 test images, 256 px)")
     parser.add_argument("--_worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._worker:
@@ -213,6 +312,21 @@ def main(argv=None):
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"cuda {torch.cuda.is_available()}")
+    if args.bare_pass:
+        from mvtec_sklearn import datasets
+
+        root = args.root or datasets.photos_root()
+        print("| category | bare pass s (wall / CPU) | PatchCore s (wall / CPU) | ratio (wall / "
+              "CPU) | decode | forward | aggregation | embedding | coreset | search | maps "
+              "| other |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for category in args.bare_pass.split(","):
+            r = bench_bare_pass(root, category, args.image_size, args.batch_size)
+            shares = " | ".join(f"{100 * v:.0f} %" for v in r["stage_share"].values())
+            print(f"| {category} | {r['bare_wall_s']:.1f} / {r['bare_cpu_s']:.1f} | "
+                  f"{r['ours_wall_s']:.1f} / {r['ours_cpu_s']:.1f} | {r['ratio_wall']:.2f} / "
+                  f"{r['ratio_cpu']:.2f} | {shares} |", flush=True)
+        return None
     if not args.skip_coreset:
         res = bench_coreset(args.coreset_n, 128, args.coreset_k)
         print(f"(a) coreset k-center on {res['n']} x {res['dim']}, k={res['k']}: "
