@@ -81,9 +81,16 @@ def anomaly_scores(
     True
     """
     if not hasattr(estimator, "score_samples"):
+        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
         hint = ""
-        if getattr(estimator, "novelty", True) is False:
+        if getattr(final, "novelty", True) is False:
             hint = " For LocalOutlierFactor, set novelty=True to score new samples."
+        elif type(final).__module__.split(".")[0] == "pyod":
+            hint = (
+                f" {type(final).__name__} is a PyOD model (higher score = more abnormal, labels "
+                f"0/1): wrap it as mvtec_sklearn.detectors.PyODDetector({type(final).__name__}(...)), "
+                "which converts it to scikit-learn's convention."
+            )
         raise TypeError(
             f"{type(estimator).__name__} has no score_samples method, so no anomaly score "
             f"can be computed from it.{hint}"
