@@ -31,17 +31,8 @@ class AnomalyRocCurveDisplay(RocCurveDisplay):
     area is :func:`~mvtec_sklearn.metrics.image_auroc`. It is a
     ``RocCurveDisplay``: ``plot``, ``ax_``, ``figure_``, ``line_`` and the
     keyword arguments of the parent's ``from_predictions`` work as there.
-
-    Parameters
-    ----------
-    fpr, tpr : ndarray
-        False and true positive rates.
-    roc_auc : float or None, default=None
-        Area under the curve.
-    name : str or None, default=None
-        Label of the curve.
-    pos_label : int, default=1
-        The anomalous class.
+    Create it with :meth:`from_estimator` or :meth:`from_predictions`; the
+    constructor is scikit-learn's.
 
     Examples
     --------
@@ -56,10 +47,6 @@ class AnomalyRocCurveDisplay(RocCurveDisplay):
     >>> bool(display.roc_auc > 0.9)
     True
     """
-
-    def __init__(self, *, fpr: Any, tpr: Any, roc_auc: float | None = None, name: str | None = None,
-                 pos_label: int = 1) -> None:
-        super().__init__(fpr=fpr, tpr=tpr, roc_auc=roc_auc, name=name, pos_label=pos_label)
 
     @classmethod
     def from_estimator(  # type: ignore[override]
@@ -118,20 +105,9 @@ class AnomalyPrecisionRecallDisplay(PrecisionRecallDisplay):
     """Precision-recall curve of a detector's anomaly scores, anomalies positive.
 
     The precision-recall counterpart of :class:`AnomalyRocCurveDisplay`; its
-    average precision is :func:`~mvtec_sklearn.metrics.aupr`.
-
-    Parameters
-    ----------
-    precision, recall : ndarray
-        Precision and recall values.
-    average_precision : float or None, default=None
-        Average precision.
-    name : str or None, default=None
-        Label of the curve.
-    pos_label : int, default=1
-        The anomalous class.
-    prevalence_pos_label : float or None, default=None
-        Fraction of anomalous samples (the chance level).
+    average precision is :func:`~mvtec_sklearn.metrics.aupr`. Create it
+    with :meth:`from_estimator` or :meth:`from_predictions`; the constructor
+    is scikit-learn's.
 
     Examples
     --------
@@ -146,12 +122,6 @@ class AnomalyPrecisionRecallDisplay(PrecisionRecallDisplay):
     >>> bool(display.average_precision > 0.9)
     True
     """
-
-    def __init__(self, precision: Any, recall: Any, *, average_precision: float | None = None,
-                 name: str | None = None, pos_label: int = 1,
-                 prevalence_pos_label: float | None = None) -> None:
-        super().__init__(precision, recall, average_precision=average_precision, name=name,
-                         pos_label=pos_label, prevalence_pos_label=prevalence_pos_label)
 
     @classmethod
     def from_estimator(  # type: ignore[override]
