@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from sklearn.base import clone
@@ -117,7 +117,9 @@ class PyODDetector(BaseDetector):
             The fitted detector.
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        X = cast(  # sklearn is untyped; validate_data returns an ndarray
+            "np.ndarray", validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        )
         if self.detector is None:
             from pyod.models.knn import KNN
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, clone
@@ -14,7 +14,7 @@ from ._split import _check_anomaly_labels
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Sequence
+    from collections.abc import Sequence, Sized
 
     from numpy.typing import ArrayLike, NDArray
 
@@ -121,7 +121,7 @@ class NormalOnlyFit(MetaEstimatorMixin, OutlierMixin, BaseEstimator):
                 raise ValueError("NormalOnlyFit needs normal samples (label 0) in y; got none.")
             normal_X, n_dropped = _safe_indexing(X, normal), int(labels.size - normal.size)
         self.estimator_ = clone(self.estimator).fit(normal_X, **fit_params)
-        self.n_normal_ = len(normal_X)
+        self.n_normal_ = len(cast("Sized", normal_X))
         self.n_anomalies_dropped_ = n_dropped
         return self
 
