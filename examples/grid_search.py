@@ -13,9 +13,11 @@ test fold is transformed again for each candidate).
 
 Two points of protocol:
 
-- ``refit=False``: ``GridSearchCV`` would otherwise refit the best pipeline on
-  *all* of ``X``, anomalies included. The final model is fitted on the normal
-  training images with the best parameters instead.
+- The pipeline is wrapped in :class:`~mvtec_sklearn.model_selection.NormalOnlyFit`:
+  after the search, ``GridSearchCV`` refits the best candidate on all of ``X``,
+  and the wrapper drops the anomalous images from that refit, so
+  ``best_estimator_`` is trained on normal images only (a search with
+  ``NormalOnlyKFold`` and ``refit=True`` around a bare pipeline raises an error).
 - The cross-validated score of the winning candidate is an optimistic estimate
   (it was used to choose it); evaluate on data left out of the search for an
   unbiased one.
@@ -32,14 +34,13 @@ import tempfile
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.svm import OneClassSVM
 
 from mvtec_sklearn.datasets import load_mvtec, synthetic_root
 from mvtec_sklearn.features import ResNetFeaturizer
-from mvtec_sklearn.model_selection import NormalOnlyKFold
+from mvtec_sklearn.model_selection import NormalOnlyFit, NormalOnlyKFold
 
 PARAM_GRID = {"ocsvm__nu": [0.05, 0.2], "ocsvm__gamma": ["scale", 1e-3]}
 
@@ -83,8 +84,9 @@ def main(
     Returns
     -------
     search : GridSearchCV
+        Its parameter names carry the wrapper's ``estimator__`` prefix.
     final : Pipeline
-        The best parameters, fitted on the category's normal training images.
+        The best parameters, fitted on every normal image of the search.
     """
     if root is None:
         root = synthetic_root(categories=[category], image_size=image_size)
@@ -103,15 +105,16 @@ def main(
             ],
             memory=cache_dir if cache_dir is not None else tmp,
         )
+        grid = PARAM_GRID if param_grid is None else param_grid
         search = GridSearchCV(
-            pipe,
-            PARAM_GRID if param_grid is None else param_grid,
+            NormalOnlyFit(pipe),
+            {f"estimator__{name}": values for name, values in grid.items()},
             scoring="image_auroc",
             cv=NormalOnlyKFold(n_splits, shuffle=True, random_state=0),
-            refit=False,
             n_jobs=n_jobs,
         ).fit(X, y)
-        final = clone(pipe).set_params(memory=None, **search.best_params_).fit(train.paths)
+        # the refit on the normal images of X, without the temporary cache folder
+        final = search.best_estimator_.estimator_.set_params(memory=None)
 
     if verbose:
         table = pd.DataFrame(search.cv_results_)[["params", "mean_test_score", "std_test_score", "rank_test_score"]]

@@ -6,115 +6,240 @@ Sub-commands
 ``models``     list the model registry
 ``summary``    the dataset exploration report (tables, plots, report.md)
 ``generate``   write the synthetic MVTec-format dataset to a folder
+
+Every sub-command names its dataset folder ``--root``. A user error (a missing
+folder, an unknown category or model, a bad option value) is reported in one
+line on stderr with exit status 2; a benchmark in which some job failed exits
+with status 1. Heavy libraries (torch, matplotlib) are imported by the
+sub-command that uses them, so ``--help`` and ``models`` start fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
+
+from mvtec_sklearn import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+#: Errors that are the user's to fix (bad paths, names or values); reported in one line.
+USER_ERRORS = (ValueError, OSError, ImportError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line: ``prog: error: message``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _add_root(parser: argparse.ArgumentParser, *, required: bool = False, help: str) -> None:
+    parser.add_argument("--root", required=required, default=None, metavar="DIR", help=help)
+
+
+def _add_categories(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--categories", nargs="+", default=None, metavar="NAME",
+                        help=f"categories to {what} (default: all)")
+
+
+def _add_random_state(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                        help=f"seed of {what} (default: %(default)s)")
+
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mvtec-sklearn",
         description="scikit-learn-compatible visual anomaly detection on MVTec AD-style data.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    bench = sub.add_parser("benchmark", help="run every category x every model and write a report")
-    bench.add_argument("--root", default=None, help="MVTec AD folder (default: built-in synthetic data)")
-    bench.add_argument("--categories", nargs="+", default=None, help="categories to run (default: all found)")
-    bench.add_argument("--models", nargs="+", default=None,
+    bench = sub.add_parser("benchmark", help="run every category x every model and write a report",
+                           description="Run every category x every model and write results.csv, "
+                           "summary.md and plots. Exits with status 1 when a job failed.")
+    bench.set_defaults(handler=_benchmark)
+    _add_root(bench, help="MVTec AD folder (default: built-in synthetic data)")
+    _add_categories(bench, "run")
+    bench.add_argument("--models", nargs="+", default=None, metavar="NAME",
                        help="registry names (see `mvtec-sklearn models`) or 'all' "
                        "(default: the representative set)")
     bench.add_argument("--metrics", nargs="+", default=None,
                        choices=["image_auroc", "aupr", "f1_max", "pixel_auroc", "aupro"],
                        help="metrics to compute (default: all)")
-    bench.add_argument("--out", default="mvtec_results", help="output folder (default: %(default)s)")
-    bench.add_argument("--n-jobs", type=int, default=None,
+    bench.add_argument("--out", default="mvtec_results", metavar="DIR",
+                       help="output folder (default: %(default)s)")
+    bench.add_argument("--n-jobs", type=_positive_int, default=None, metavar="N",
                        help="parallel jobs, each with CPUs/N torch threads "
                        "(default: the number of CPUs, at most 4)")
-    bench.add_argument("--backend", choices=["loky", "dask"], default=None, help="parallel backend")
-    bench.add_argument("--scheduler", default=None, help="Dask scheduler address (with --backend dask)")
-    bench.add_argument("--image-size", type=int, default=None, help="side length images are resized to")
-    bench.add_argument("--cache-dir", default=None, help="feature cache folder (default: OUT/cache)")
-    bench.add_argument("--random-state", type=int, default=0)
+    bench.add_argument("--backend", choices=["loky", "dask"], default=None,
+                       help="parallel backend (default: loky)")
+    bench.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="Dask scheduler address (only with --backend dask)")
+    bench.add_argument("--image-size", type=_positive_int, default=None, metavar="PIXELS",
+                       help="side length images are resized to (default: each model's own)")
+    bench.add_argument("--cache-dir", default=None, metavar="DIR",
+                       help="feature cache folder (default: OUT/cache)")
+    _add_random_state(bench, "every model")
 
-    models = sub.add_parser("models", help="list the model registry")
-    models.add_argument("--default", action="store_true", help="only the representative set run by default")
+    models = sub.add_parser("models", help="list the model registry",
+                            description="List the benchmark's model registry.")
+    models.set_defaults(handler=_models)
+    models.add_argument("--default", action="store_true",
+                        help="only the representative set run by default")
 
-    summ = sub.add_parser("summary", help="write the dataset exploration report")
-    summ.add_argument("root", nargs="?", default=None, help="MVTec AD folder (default: built-in synthetic data)")
-    summ.add_argument("--categories", nargs="+", default=None)
-    summ.add_argument("--out", default="mvtec_summary", help="output folder (default: %(default)s)")
-    summ.add_argument("--n-jobs", type=int, default=1)
+    summ = sub.add_parser("summary", help="write the dataset exploration report",
+                          description="Write the dataset exploration report (tables, plots, report.md).")
+    summ.set_defaults(handler=_summary)
+    _add_root(summ, help="MVTec AD folder (default: built-in synthetic data)")
+    _add_categories(summ, "describe")
+    summ.add_argument("--out", default="mvtec_summary", metavar="DIR",
+                      help="output folder (default: %(default)s)")
+    summ.add_argument("--n-jobs", type=_positive_int, default=1, metavar="N",
+                      help="parallel processes reading the images (default: %(default)s)")
 
-    gen = sub.add_parser("generate", help="write the synthetic MVTec-format dataset")
-    gen.add_argument("root", help="folder to write into")
-    gen.add_argument("--categories", nargs="+", default=None)
-    gen.add_argument("--image-size", type=int, default=None)
-    gen.add_argument("--random-state", type=int, default=0)
+    gen = sub.add_parser("generate", help="write the synthetic MVTec-format dataset",
+                         description="Write the synthetic MVTec-format dataset into a folder.")
+    gen.set_defaults(handler=_generate)
+    _add_root(gen, required=True, help="folder to write the dataset into")
+    _add_categories(gen, "write")
+    gen.add_argument("--n-train", type=_positive_int, default=60, metavar="N",
+                     help="good training images per category (default: %(default)s)")
+    gen.add_argument("--n-test-good", type=_non_negative_int, default=20, metavar="N",
+                     help="good test images per category (default: %(default)s)")
+    gen.add_argument("--n-test-defect", type=_non_negative_int, default=40, metavar="N",
+                     help="defective test images per category (default: %(default)s)")
+    gen.add_argument("--image-size", type=_positive_int, default=None, metavar="PIXELS",
+                     help="side length of the images (default: each category's own)")
+    gen.add_argument("--overwrite", action="store_true",
+                     help="replace category folders that already exist under --root")
+    _add_random_state(gen, "the generator")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mvtec-sklearn`` console script."""
-    args = _build_parser().parse_args(argv)
-    if args.command == "benchmark":
-        import os
+def _benchmark(args: argparse.Namespace) -> int:
+    import os
 
-        from mvtec_sklearn.benchmark import run_benchmark
+    from mvtec_sklearn.benchmark import run_benchmark
 
-        n_jobs = args.n_jobs if args.n_jobs is not None else min(4, os.cpu_count() or 1)
-        try:
-            results = run_benchmark(
-                root=args.root,
-                categories=args.categories,
-                models=args.models,
-                metrics=args.metrics,
-                out=args.out,
-                n_jobs=n_jobs,
-                backend=args.backend,
-                scheduler=args.scheduler,
-                image_size=args.image_size,
-                cache_dir=args.cache_dir,
-                random_state=args.random_state,
-                verbose=True,
-            )
-        except KeyboardInterrupt:  # run_benchmark has said where the finished jobs are
-            return 130
-        failed = int((results["status"] != "ok").sum())
-        print(f"{len(results) - failed} jobs succeeded, {failed} failed.")
-        out = os.path.abspath(args.out)
-        print(f"Report written to {os.path.join(out, 'summary.md')} (results: "
-              f"{os.path.join(out, 'results.csv')}, figures: {os.path.join(out, 'plots')})")
-    elif args.command == "models":
-        import pandas as pd
-
-        from mvtec_sklearn.benchmark import list_models
-
-        with pd.option_context("display.max_colwidth", 120, "display.width", 250):
-            print(list_models(default_only=args.default).to_string(index=False))
-    elif args.command == "summary":
-        from mvtec_sklearn.analysis import write_summary_report
-
-        path = write_summary_report(
-            root=args.root, categories=args.categories, out=args.out, n_jobs=args.n_jobs, verbose=True
+    n_jobs = args.n_jobs if args.n_jobs is not None else min(4, os.cpu_count() or 1)
+    try:
+        results = run_benchmark(
+            root=args.root,
+            categories=args.categories,
+            models=args.models,
+            metrics=args.metrics,
+            out=args.out,
+            n_jobs=n_jobs,
+            backend=args.backend,
+            scheduler=args.scheduler,
+            image_size=args.image_size,
+            cache_dir=args.cache_dir,
+            random_state=args.random_state,
+            verbose=True,
         )
-        print(f"Report written to {path}")
-    elif args.command == "generate":
-        from mvtec_sklearn.datasets import make_mvtec_like
-
-        kwargs = {"categories": args.categories, "random_state": args.random_state}
-        if args.image_size is not None:
-            kwargs["image_size"] = args.image_size
-        make_mvtec_like(args.root, **{k: v for k, v in kwargs.items() if v is not None})
-        print(f"Synthetic MVTec-format dataset written to {args.root}")
+    except KeyboardInterrupt:  # run_benchmark has said where the finished jobs are
+        return 130
+    failed = int((results["status"] != "ok").sum())
+    print(f"{len(results) - failed} jobs succeeded, {failed} failed.")
+    out = os.path.abspath(args.out)
+    print(f"Report written to {os.path.join(out, 'summary.md')} (results: "
+          f"{os.path.join(out, 'results.csv')}, figures: {os.path.join(out, 'plots')})")
+    if failed:
+        print(f"mvtec-sklearn benchmark: {failed} job(s) failed; their errors are in the "
+              "'error' column of results.csv.", file=sys.stderr)
+        return 1
     return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from mvtec_sklearn.benchmark import list_models
+
+    with pd.option_context("display.max_colwidth", 120, "display.width", 250):
+        print(list_models(default_only=args.default).to_string(index=False))
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from mvtec_sklearn.analysis import write_summary_report
+
+    path = write_summary_report(
+        root=args.root, categories=args.categories, out=args.out, n_jobs=args.n_jobs, verbose=True
+    )
+    print(f"Report written to {path}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from mvtec_sklearn.datasets import make_mvtec_like
+
+    make_mvtec_like(
+        args.root,
+        categories=args.categories,
+        n_train=args.n_train,
+        n_test_good=args.n_test_good,
+        n_test_defect=args.n_test_defect,
+        image_size=args.image_size,
+        random_state=args.random_state,
+        overwrite=args.overwrite,
+    )
+    print(f"Synthetic MVTec-format dataset written to {args.root}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mvtec-sklearn`` console script.
+
+    Parameters
+    ----------
+    argv : sequence of str or None, default=None
+        The arguments (``None``: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 1 when a benchmark job failed, 2 for a
+        user error (reported in one line on stderr), 130 when interrupted.
+
+    Examples
+    --------
+    >>> from mvtec_sklearn.cli import main
+    >>> main(["models", "--default"])  # doctest: +SKIP
+    """
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "scheduler", None) is not None and args.backend != "dask":
+        parser.error("argument --scheduler: only used with --backend dask")
+    try:
+        return int(args.handler(args))
+    except USER_ERRORS as exc:
+        print(f"mvtec-sklearn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

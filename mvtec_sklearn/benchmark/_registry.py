@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -288,15 +289,21 @@ def resnet_weights() -> str | None:
     >>> resnet_weights() in ("DEFAULT", None)
     True
     """
-    import torch
-    from torchvision.models import ResNet18_Weights
+    return "DEFAULT" if os.path.isfile(os.path.join(_torch_hub_dir(), "checkpoints", RESNET18_FILE)) else None
 
-    filename = os.path.basename(ResNet18_Weights.DEFAULT.url)
-    return (
-        "DEFAULT"
-        if os.path.isfile(os.path.join(torch.hub.get_dir(), "checkpoints", filename))
-        else None
-    )
+
+#: File name of torchvision's ``ResNet18_Weights.DEFAULT`` (a test checks it against
+#: torchvision), so that ``mvtec-sklearn models`` lists the registry without importing torch.
+RESNET18_FILE = "resnet18-f37072fd.pth"
+
+
+def _torch_hub_dir():
+    """``torch.hub.get_dir()``, resolved without importing torch when it is not loaded yet."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].hub.get_dir()
+    cache = os.environ.get("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    torch_home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
+    return os.path.join(os.path.expanduser(torch_home), "hub")
 
 
 def _resnet_weights_label():

@@ -1,27 +1,49 @@
-"""Outlier detectors following scikit-learn's score convention."""
+"""Outlier detectors following scikit-learn's score convention.
 
-from ._autoencoder import (
-    AutoencoderDetector,
-    FeatureAutoencoderDetector,
-    FeatureMapAutoencoderDetector,
-)
-from ._gan import GANDetector
-from ._knn import KNNDetector
-from ._padim import PaDiMDetector
-from ._patchcore import PatchCoreDetector
-from ._pyod import PyODDetector
-from ._transformer import TransformerDetector
-from ._vae import FeatureVAEDetector, VAEDetector
+Each detector's module is imported when the detector is first asked for, so
+that importing this subpackage does not import torch.
+"""
 
-__all__ = [
-    "AutoencoderDetector",
-    "FeatureAutoencoderDetector",
-    "FeatureMapAutoencoderDetector",
-    "FeatureVAEDetector",
-    "GANDetector",
-    "TransformerDetector",
-    "VAEDetector",
-    "KNNDetector", "PyODDetector",
-    "PaDiMDetector",
-    "PatchCoreDetector",
-]
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._autoencoder import (
+        AutoencoderDetector,
+        FeatureAutoencoderDetector,
+        FeatureMapAutoencoderDetector,
+    )
+    from ._gan import GANDetector
+    from ._knn import KNNDetector
+    from ._padim import PaDiMDetector
+    from ._patchcore import PatchCoreDetector
+    from ._pyod import PyODDetector
+    from ._transformer import TransformerDetector
+    from ._vae import FeatureVAEDetector, VAEDetector
+
+#: Public name -> private module that defines it.
+_MODULES = {
+    "AutoencoderDetector": "_autoencoder",
+    "FeatureAutoencoderDetector": "_autoencoder",
+    "FeatureMapAutoencoderDetector": "_autoencoder",
+    "FeatureVAEDetector": "_vae",
+    "GANDetector": "_gan",
+    "KNNDetector": "_knn",
+    "PaDiMDetector": "_padim",
+    "PatchCoreDetector": "_patchcore",
+    "PyODDetector": "_pyod",
+    "TransformerDetector": "_transformer",
+    "VAEDetector": "_vae",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        return getattr(importlib.import_module(f".{_MODULES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -84,9 +84,12 @@ class KNNDetector(BaseDetector):
     training sample's own match is excluded (exactly one, by index, so
     duplicated training rows still see each other at distance 0). The
     threshold is therefore calibrated for *unseen* samples: a fresh normal
-    sample is flagged with probability about ``contamination``, whereas
-    ``predict`` on the training set itself, where every sample finds itself at
-    distance 0, flags fewer.
+    sample is flagged with probability about ``contamination``.
+    :meth:`fit_predict` labels the training samples from those same
+    leave-one-out scores, so it flags a ``contamination`` fraction of them (as
+    :class:`~sklearn.neighbors.LocalOutlierFactor` and PyOD's ``labels_``
+    do), whereas ``fit(X).predict(X)`` scores the training samples as new
+    queries, each its own nearest neighbour at distance 0, and flags fewer.
 
     Parameters
     ----------
@@ -181,6 +184,11 @@ class KNNDetector(BaseDetector):
         self : KNNDetector
             The fitted detector.
         """
+        self._fit(X)
+        return self
+
+    def _fit(self, X):
+        """Fit; return the leave-one-out training scores that set ``offset_``."""
         self._validate_params()
         X = cast(  # sklearn is untyped; validate_data returns an ndarray
             "np.ndarray",
@@ -194,13 +202,45 @@ class KNNDetector(BaseDetector):
                 f"training samples ({n_samples}); n_neighbors = n_samples - 1 = "
                 f"{n_samples - 1} will be used.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             self.n_neighbors_ = n_samples - 1
         # writeable and C-contiguous (torch.from_numpy needs both; copies only read-only input)
         self.fit_X_ = np.require(X, requirements=["C", "W"])
-        self._set_offset(-self._aggregated_distances(X, exclude_self=True))
-        return self
+        loo_scores = -self._aggregated_distances(X, exclude_self=True)
+        self._set_offset(loo_scores)
+        return loo_scores
+
+    def fit_predict(self, X: ArrayLike, y: object = None) -> NDArray[np.int_]:
+        """Fit and label the training samples from their leave-one-out scores.
+
+        A training sample is an anomaly (-1) when its leave-one-out score (its
+        own match excluded) is below ``offset_``, so a ``contamination``
+        fraction of the training samples is flagged, up to ties.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples (at least 2).
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        ndarray of int, shape (n_samples,)
+            +1 for normal training samples, -1 for anomalous ones.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mvtec_sklearn.detectors import KNNDetector
+        >>> X = np.random.default_rng(0).normal(size=(200, 4))
+        >>> labels = KNNDetector(contamination=0.1, device="cpu").fit_predict(X)
+        >>> int((labels == -1).sum())
+        20
+        """
+        scores = self._fit(X)
+        return np.where(scores < self.offset_, -1, 1)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Opposite of the aggregated distance to the nearest training samples.

@@ -124,8 +124,8 @@ class PatchCoreDetector(BasePatchDetector):
         Any backbone of :class:`~mvtec_sklearn.features.DeepFeaturizer`,
         including the offline pretrained ``"efficientnet_lite0"``.
     weights : None, str or os.PathLike, default="DEFAULT"
-        As in :class:`~mvtec_sklearn.features.DeepFeaturizer` (never
-        downloaded); ``None`` is random initialisation.
+        As in :class:`~mvtec_sklearn.features.DeepFeaturizer` (downloaded
+        on first use); ``None`` is random initialisation.
     layers : sequence of str or None, default=("layer2", "layer3")
         Layers read. ``None`` uses the featurizer's default for the backbone
         (e.g. ``("_blocks.4", "_blocks.10")`` for ``"efficientnet_lite0"``).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import warnings
+from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from sklearn.base import clone
@@ -33,6 +35,19 @@ class PyODDetector(BaseDetector):
     of the wrapped model is not used: this adapter's ``contamination`` sets the
     threshold.
 
+    PyOD's own fitted attributes are there too, with PyOD's meaning:
+    ``decision_scores_`` (training anomaly scores), ``threshold_`` (anomaly
+    scores above it are outliers; ``threshold_ == -offset_``) and ``labels_``
+    (0 = inlier, 1 = outlier, for the training samples). :meth:`fit_predict`
+    returns ``labels_`` in scikit-learn's coding (+1 / -1), so it flags a
+    ``contamination`` fraction of the training samples even for models whose
+    training scores are leave-one-out.
+
+    PyOD's deep models (``AutoEncoder``, ``VAE``, ``DeepSVDD``, ...) drop the
+    last incomplete batch and train on nothing when ``batch_size`` exceeds the
+    number of samples (a small cross-validation fold); the clone then gets
+    ``batch_size = n_samples`` instead, with a warning.
+
     Parameters
     ----------
     detector : PyOD detector or None, default=None
@@ -48,6 +63,12 @@ class PyODDetector(BaseDetector):
         The fitted clone of ``detector``.
     offset_ : float
         Threshold on ``score_samples``.
+    decision_scores_ : ndarray of shape (n_samples,)
+        PyOD's training anomaly scores (higher = more abnormal).
+    threshold_ : float
+        PyOD's threshold on anomaly scores, ``-offset_``.
+    labels_ : ndarray of int, shape (n_samples,)
+        PyOD's training labels: 1 where ``decision_scores_ > threshold_``, else 0.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of str
@@ -96,20 +117,51 @@ class PyODDetector(BaseDetector):
             The fitted detector.
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        X = cast(  # sklearn is untyped; validate_data returns an ndarray
+            "np.ndarray", validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        )
         if self.detector is None:
             from pyod.models.knn import KNN
 
             detector = KNN()
         else:
             detector = clone(self.detector)
+        batch_size = detector.get_params(deep=False).get("batch_size")
+        if isinstance(batch_size, Integral) and batch_size > X.shape[0]:
+            warnings.warn(
+                f"batch_size={batch_size} of {type(detector).__name__} exceeds the "
+                f"{X.shape[0]} training samples; batch_size={X.shape[0]} is used.",
+                UserWarning,
+                stacklevel=2,
+            )
+            detector.set_params(batch_size=X.shape[0])
         detector.fit(X)
         self.detector_ = detector
         train_scores = getattr(detector, "decision_scores_", None)
         if train_scores is None:
             train_scores = detector.decision_function(X)
-        self._set_offset(-np.asarray(train_scores, dtype=np.float64))
+        self.decision_scores_ = np.asarray(train_scores, dtype=np.float64).ravel()
+        self._set_offset(-self.decision_scores_)
+        self.threshold_ = -self.offset_
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def fit_predict(self, X: ArrayLike, y: object = None) -> NDArray[np.int_]:
+        """Fit and label the training samples from the model's training scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples (at least 2).
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        ndarray of int, shape (n_samples,)
+            ``labels_`` in scikit-learn's coding: +1 normal, -1 anomalous.
+        """
+        return np.where(self.fit(X).labels_ == 1, -1, 1)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Opposite of the PyOD anomaly score.

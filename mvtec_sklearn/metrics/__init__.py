@@ -2,7 +2,14 @@
 
 from ._image import aupr, f1_max, image_auroc, precision_recall_at, select_threshold
 from ._pixel import aupro, pixel_auroc
-from ._scorers import SCORERS, anomaly_scores, get_scorer, get_scorer_names, make_anomaly_scorer
+from ._scorers import (
+    SCORERS,
+    anomaly_scores,
+    get_scorer,
+    get_scorer_names,
+    make_anomaly_scorer,
+    warn_if_inverted_scoring,
+)
 
 __all__ = [
     "SCORERS",
@@ -17,4 +24,5 @@ __all__ = [
     "pixel_auroc",
     "precision_recall_at",
     "select_threshold",
+    "warn_if_inverted_scoring",
 ]

@@ -40,7 +40,14 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["anomaly_scores", "make_anomaly_scorer", "get_scorer", "get_scorer_names", "SCORERS"]
+__all__ = [
+    "anomaly_scores",
+    "make_anomaly_scorer",
+    "get_scorer",
+    "get_scorer_names",
+    "SCORERS",
+    "warn_if_inverted_scoring",
+]
 
 
 def anomaly_scores(
@@ -81,9 +88,16 @@ def anomaly_scores(
     True
     """
     if not hasattr(estimator, "score_samples"):
+        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
         hint = ""
-        if getattr(estimator, "novelty", True) is False:
+        if getattr(final, "novelty", True) is False:
             hint = " For LocalOutlierFactor, set novelty=True to score new samples."
+        elif type(final).__module__.split(".")[0] == "pyod":
+            hint = (
+                f" {type(final).__name__} is a PyOD model (higher score = more abnormal, labels "
+                f"0/1): wrap it as mvtec_sklearn.detectors.PyODDetector({type(final).__name__}(...)), "
+                "which converts it to scikit-learn's convention."
+            )
         raise TypeError(
             f"{type(estimator).__name__} has no score_samples method, so no anomaly score "
             f"can be computed from it.{hint}"
@@ -165,6 +179,59 @@ def make_anomaly_scorer(
 SCORERS = {name: make_anomaly_scorer(name) for name in _METRICS}
 
 
+#: scikit-learn scorer names that rank ``decision_function`` (higher = more normal for a
+#: detector) as the score of class 1 (anomalous), so they invert a detector's ranking,
+#: mapped to the anomaly-aware name to use instead.
+_INVERTED_SKLEARN_SCORERS = {
+    "roc_auc": "image_auroc",
+    "roc_auc_ovr": "image_auroc",
+    "roc_auc_ovo": "image_auroc",
+    "roc_auc_ovr_weighted": "image_auroc",
+    "roc_auc_ovo_weighted": "image_auroc",
+    "average_precision": "aupr",
+}
+
+
+def warn_if_inverted_scoring(scoring: Any, stacklevel: int = 2) -> None:
+    """Warn when ``scoring`` names a scikit-learn scorer that inverts detector scores.
+
+    Parameters
+    ----------
+    scoring : str, list, dict, callable or None
+        A ``scoring=`` argument; names in lists and dict values are checked.
+    stacklevel : int, default=2
+        Passed to :func:`warnings.warn`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from mvtec_sklearn.metrics import warn_if_inverted_scoring
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_inverted_scoring("roc_auc")
+    >>> "use scoring='image_auroc'" in str(caught[0].message)
+    True
+    """
+    if isinstance(scoring, str):
+        names = [scoring]
+    elif isinstance(scoring, dict):
+        names = [v for v in scoring.values() if isinstance(v, str)]
+    elif isinstance(scoring, (list, tuple, set)):
+        names = [v for v in scoring if isinstance(v, str)]
+    else:
+        return
+    for name in names:
+        if name in _INVERTED_SKLEARN_SCORERS:
+            warnings.warn(
+                f"scoring={name!r} ranks decision_function (higher = more normal for a "
+                "detector) as the score of class 1 (anomalous), so on a detector it gives "
+                f"1 - the anomaly metric; use scoring={_INVERTED_SKLEARN_SCORERS[name]!r}, which "
+                "scores -score_samples.",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
+
+
 def get_scorer_names() -> list[str]:
     """Names of the package's anomaly scorers.
 
@@ -189,7 +256,10 @@ def get_scorer(scoring: str | Callable[..., float]) -> Callable[..., float]:
     ----------
     scoring : str or callable
         One of :func:`get_scorer_names`, any scikit-learn scorer name, or a
-        scorer callable (returned as is).
+        scorer callable (returned as is). ``"roc_auc"`` and
+        ``"average_precision"`` warn: on a detector they rank
+        ``decision_function`` (higher = more normal) as the anomalous class's
+        score and give ``1 - image_auroc``; use ``"image_auroc"`` / ``"aupr"``.
 
     Returns
     -------
@@ -204,6 +274,7 @@ def get_scorer(scoring: str | Callable[..., float]) -> Callable[..., float]:
     """
     if isinstance(scoring, str) and scoring in SCORERS:
         return make_anomaly_scorer(scoring)
+    warn_if_inverted_scoring(scoring, stacklevel=2)
     from sklearn.metrics import get_scorer as sklearn_get_scorer
 
     return sklearn_get_scorer(scoring)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,50 @@ def _check_anomaly_labels(y, caller):
     return y.astype(np.int64)
 
 
+def _calling_search(splitter):
+    """The hyper-parameter search (``GridSearchCV`` & co.) whose ``fit`` is splitting, if any.
+
+    Found by walking up the call stack to a ``self`` whose ``cv`` is this very
+    splitter and that has ``refit`` and ``estimator`` (every scikit-learn
+    search); None when called by anything else (``cross_validate``, a loop).
+    """
+    frame = sys._getframe(1)
+    for _ in range(60):
+        if frame is None:
+            return None
+        owner = frame.f_locals.get("self")
+        if (
+            owner is not splitter
+            and getattr(owner, "cv", None) is splitter
+            and hasattr(owner, "refit")
+            and hasattr(owner, "estimator")
+        ):
+            return owner
+        frame = frame.f_back
+    return None
+
+
+def _check_search(splitter, y):
+    """Refuse a search that would refit on anomalies; warn about inverted scorer names."""
+    search = _calling_search(splitter)
+    if search is None:
+        return
+    from mvtec_sklearn.metrics import warn_if_inverted_scoring
+
+    from ._normal_only_fit import NormalOnlyFit
+
+    warn_if_inverted_scoring(search.scoring, stacklevel=4)
+    if search.refit is not False and not isinstance(search.estimator, NormalOnlyFit):
+        name = type(search).__name__
+        raise ValueError(
+            f"{name}(refit={search.refit!r}) would refit the best {type(search.estimator).__name__} "
+            f"on all of X, including its {int(np.sum(y == 1))} samples labelled anomalous. Wrap "
+            f"the estimator: {name}(NormalOnlyFit(estimator), ...) refits on the normal samples "
+            "only (search its parameters as estimator__<name>); or pass refit=False and fit the "
+            "best parameters on normal samples yourself."
+        )
+
+
 class NormalOnlyKFold(BaseCrossValidator):
     """K-fold cross-validation that trains on normal samples only.
 
@@ -49,9 +94,16 @@ class NormalOnlyKFold(BaseCrossValidator):
     requires). Anomalous samples are never trained on.
 
     Works with anything ``GridSearchCV`` can index: arrays, DataFrames, lists
-    of image paths, and with pipelines (only ``y`` is looked at). With
-    ``GridSearchCV`` pass ``refit=False`` (its refit would fit on all of ``X``,
-    anomalies included) and fit the best parameters on normal data yourself.
+    of image paths, and with pipelines (only ``y`` is looked at).
+
+    A search's refit fits on all of ``X``, anomalies included. So in a
+    hyper-parameter search (``GridSearchCV``, ``RandomizedSearchCV``, ...),
+    ``split`` raises ``ValueError`` unless the estimator is wrapped in
+    :class:`NormalOnlyFit` (whose refit drops the anomalies) or
+    ``refit=False``; and it warns when ``scoring`` is a scikit-learn name that
+    inverts detector scores (``"roc_auc"``, ``"average_precision"``: they rank
+    ``decision_function``, higher = more normal, as the score of class 1 =
+    anomalous; use ``"image_auroc"``, ``"aupr"``).
 
     Parameters
     ----------
@@ -117,9 +169,16 @@ class NormalOnlyKFold(BaseCrossValidator):
             Indices of normal samples, sorted.
         test : ndarray of int
             Indices of the held-out normal and anomalous samples, sorted.
+
+        Raises
+        ------
+        ValueError
+            In a search with ``refit`` whose estimator is not a
+            :class:`NormalOnlyFit` (the refit would train on anomalies).
         """
         y = _check_anomaly_labels(y, type(self).__name__)
         check_consistent_length(X, y)
+        _check_search(self, y)
         normal = np.flatnonzero(y == 0)
         anomalous = np.flatnonzero(y == 1)
         for kind, idx in (("normal", normal), ("anomalous", anomalous)):

@@ -14,7 +14,7 @@ from mvtec_sklearn.analysis import _report, to_markdown, write_summary_report
 
 def test_cli_summary_writes_every_file(mvtec_root, tmp_path, capsys):
     out = tmp_path / "summary"
-    assert cli.main(["summary", mvtec_root, "--out", str(out)]) == 0
+    assert cli.main(["summary", "--root", mvtec_root, "--out", str(out)]) == 0
     assert "report.md" in capsys.readouterr().out
     categories = ["bottle", "carpet", "grid"]
     expected = [
@@ -76,7 +76,7 @@ def test_bad_roots(tmp_path, mvtec_root):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="No MVTec categories"):
-        cli.main(["summary", str(empty), "--out", str(tmp_path / "o")])
+        write_summary_report(empty, out=tmp_path / "o")
     with pytest.raises(ValueError, match="available"):
         write_summary_report(mvtec_root, categories=["nope"], out=tmp_path / "o")
 

@@ -54,3 +54,30 @@ def test_cli_models_lists_registry(capsys):
     assert main(["models", "--default"]) == 0
     printed = capsys.readouterr().out
     assert "patchcore" in printed and "ocsvm-pixels" not in printed
+
+
+def test_cli_benchmark_exits_1_when_a_job_failed(tiny_root, tmp_path, temp_register, capsys):
+    from tests.benchmark._estimators import Failing
+
+    temp_register("test-failing", Failing, "fails on grid")
+    code = main(["benchmark", "--root", tiny_root, "--models", "test-failing", "--out",
+                 str(tmp_path / "o"), "--n-jobs", "1", "--metrics", "image_auroc"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "1 jobs succeeded, 1 failed." in captured.out
+    assert "1 job(s) failed" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--categories", "nope"], "Categories ['nope'] not found"),
+        (["--models", "no-such-model"], "no-such-model"),
+    ],
+)
+def test_cli_benchmark_user_errors_are_one_line(tiny_root, tmp_path, capsys, argv, message):
+    code = main(["benchmark", "--root", tiny_root, "--out", str(tmp_path / "o"), *argv])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mvtec-sklearn benchmark: error:") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

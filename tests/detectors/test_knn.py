@@ -8,15 +8,20 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mvtec_sklearn.detectors import KNNDetector, PyODDetector
 
-LOO_REASON = (
+TRAIN_REASON = (
     "training scores are leave-one-out (each sample's own match excluded), so the "
     "threshold is calibrated for unseen samples; predict on the training set itself, "
     "where every sample is its own nearest neighbour, flags fewer than contamination"
 )
+FIT_PREDICT_REASON = (
+    "fit_predict labels the training samples from their leave-one-out scores and flags "
+    "contamination of them (tested in test_fit_predict_flags_contamination_like_pyod), so it differs "
+    "from fit(X).predict(X), which scores each training sample against itself"
+)
 
 
 def _expected_failed_checks(estimator):
-    return {"check_outliers_train": LOO_REASON, "check_outliers_fit_predict": LOO_REASON}
+    return {"check_outliers_train": TRAIN_REASON, "check_outliers_fit_predict": FIT_PREDICT_REASON}
 
 
 @parametrize_with_checks(
@@ -122,3 +127,22 @@ def test_cuda_matches_cpu():
         gpu = KNNDetector(metric=metric, device="cuda").fit(X_train)
         np.testing.assert_allclose(gpu.score_samples(X_test), cpu.score_samples(X_test), rtol=1e-6)
         np.testing.assert_allclose(gpu.offset_, cpu.offset_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.1, 0.25])
+@pytest.mark.parametrize("method", ["mean", "max"])
+def test_fit_predict_flags_contamination_like_pyod(contamination, method):
+    from pyod.models.knn import KNN
+
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    det = KNNDetector(contamination=contamination, method=method, device="cpu")
+    labels = det.fit_predict(X)
+    assert labels.dtype.kind == "i" and set(np.unique(labels)) == {-1, 1}
+    assert (labels == -1).sum() == round(contamination * 200)
+    pyod = KNN(n_neighbors=5, method="largest" if method == "max" else method,
+               contamination=contamination).fit(X)
+    np.testing.assert_array_equal(labels, np.where(pyod.labels_ == 1, -1, 1))
+    # the same fitted state as fit
+    fitted = KNNDetector(contamination=contamination, method=method, device="cpu").fit(X)
+    assert det.offset_ == fitted.offset_
+    np.testing.assert_array_equal(det.score_samples(X[:5]), fitted.score_samples(X[:5]))

@@ -27,9 +27,9 @@ def test_grid_search_example(example, mvtec_root, tmp_path):
     search, final = example.main(
         mvtec_root, "bottle", image_size=32, n_splits=2, param_grid=grid, cache_dir=str(tmp_path), verbose=False
     )
-    # features were computed once per fold, not once per (candidate, fold)
+    # features were computed once per fold (not once per (candidate, fold)) and once for the refit
     cached = [p for p in tmp_path.rglob("*") if p.is_dir() and (p / "output.pkl").exists()]
-    assert len(cached) == 2
+    assert len(cached) == 3
     # the search's fold scores are normal-only training + image AUROC on the test fold
     train = load_mvtec(mvtec_root, "bottle", split="train")
     test = load_mvtec(mvtec_root, "bottle", split="test")
@@ -39,9 +39,17 @@ def test_grid_search_example(example, mvtec_root, tmp_path):
     for i, (tr, te) in enumerate(search.cv.split(X, y)):
         assert np.all(y[tr] == 0)
         for j, params in enumerate(search.cv_results_["params"]):
-            svm = OneClassSVM(nu=params["ocsvm__nu"]).fit(features[tr])
+            svm = OneClassSVM(nu=params["estimator__ocsvm__nu"]).fit(features[tr])
             expected = image_auroc(y[te], -svm.score_samples(features[te]))
             assert search.cv_results_[f"split{i}_test_score"][j] == pytest.approx(expected, abs=1e-6)
-    # the final model uses the best parameters and scores the test images
-    assert final.get_params()["ocsvm__nu"] == search.best_params_["ocsvm__nu"]
-    assert final.score_samples(test.paths).shape == (len(test.paths),)
+    # the final model uses the best parameters, was refitted on the normal images only
+    assert final.get_params()["ocsvm__nu"] == search.best_params_["estimator__ocsvm__nu"]
+    assert search.best_estimator_.n_normal_ == int((y == 0).sum())
+    assert search.best_estimator_.n_anomalies_dropped_ == int(y.sum()) > 0
+    normal = [x for x, label in zip(X, y) if label == 0]
+    expected = OneClassSVM(nu=search.best_params_["estimator__ocsvm__nu"]).fit(
+        ResNetFeaturizer(weights=None, image_size=32, random_state=0).fit(normal).transform(normal)
+    )
+    np.testing.assert_allclose(final.score_samples(test.paths), expected.score_samples(
+        ResNetFeaturizer(weights=None, image_size=32, random_state=0).fit(normal).transform(test.paths)
+    ), rtol=1e-6)

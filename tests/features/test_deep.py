@@ -312,15 +312,69 @@ def test_patch_aggregation_matches_reference_on_a_real_photograph(photo):
     assert border > 1e-2
 
 
-def test_uncached_torchvision_weights_raise_clear_error(monkeypatch, tmp_path, arrays):
+def _fake_download(model, calls, tmp_path):
+    """A stand-in for torch.hub.load_state_dict_from_url: records the call, no network."""
+
+    def load_state_dict_from_url(url, **kwargs):
+        calls.append((url, kwargs))
+        return {k: v.clone() for k, v in model.state_dict().items()}
+
+    return load_state_dict_from_url
+
+
+def test_uncached_torchvision_weights_are_downloaded_like_torchvision(monkeypatch, tmp_path, arrays):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="not in the local torch hub cache") as info:
-        small(weights="DEFAULT").fit(arrays)
-    message = str(info.value)
-    assert "TORCH_HOME" in message and "efficientnet_lite0" in message
-    assert "resnet18-f37072fd.pth" in message
+    monkeypatch.delenv("MVTEC_SKLEARN_OFFLINE", raising=False)
+    torch.manual_seed(5)
+    model = torchvision.models.resnet18().eval()
+    calls = []
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _fake_download(model, calls, tmp_path))
+    feat = small(weights="DEFAULT").fit(arrays[:2])
+    assert calls == [
+        (
+            torchvision.models.ResNet18_Weights.DEFAULT.url,
+            {"progress": True, "check_hash": True, "map_location": "cpu", "weights_only": True},
+        )
+    ]
+    np.testing.assert_allclose(
+        feat.patch_features(arrays[:2]), manual_patch_features(model, arrays[:2], (32, 32)),
+        rtol=1e-4, atol=1e-5,
+    )
     with pytest.raises(ValueError, match="Unknown weights 'NOPE'"):
         small(weights="NOPE").fit(arrays)
+
+
+@pytest.mark.parametrize("value", ["1", "true", "ON"])
+def test_offline_switch_forbids_downloads(monkeypatch, tmp_path, arrays, value):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setenv("MVTEC_SKLEARN_OFFLINE", value)
+    calls = []
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url",
+                        _fake_download(torchvision.models.resnet18(), calls, tmp_path))
+    with pytest.raises(FileNotFoundError, match="downloads are switched off") as info:
+        small(weights="DEFAULT").fit(arrays)
+    assert calls == []
+    message = str(info.value)
+    assert "MVTEC_SKLEARN_OFFLINE" in message and "TORCH_HOME" in message
+    assert "efficientnet_lite0" in message and "state_dict.pth" in message
+    assert "resnet18-f37072fd.pth" in message
+
+
+def test_failed_download_says_what_to_do(monkeypatch, tmp_path, arrays):
+    import urllib.error
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.delenv("MVTEC_SKLEARN_OFFLINE", raising=False)
+
+    def no_network(url, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    with pytest.raises(FileNotFoundError, match="could not be downloaded") as info:
+        small(weights="IMAGENET1K_V1").fit(arrays)
+    message = str(info.value)
+    assert "name resolution" in message and "efficientnet_lite0" in message
+    assert "state_dict.pth" in message and "weights=None" in message
 
 
 def test_cached_torchvision_weights_are_loaded(monkeypatch, tmp_path, arrays):

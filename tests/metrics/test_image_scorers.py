@@ -139,3 +139,11 @@ def test_cross_val_score_with_name_in_parallel(data):
     serial = cross_val_score(KNNDetector(device="cpu"), X, y, scoring="aupr", cv=NormalOnlyKFold(3))
     parallel = cross_val_score(KNNDetector(device="cpu"), X, y, scoring="aupr", cv=NormalOnlyKFold(3), n_jobs=2)
     np.testing.assert_allclose(serial, parallel)
+
+
+@pytest.mark.parametrize(("name", "instead"), [("roc_auc", "image_auroc"), ("average_precision", "aupr")])
+def test_get_scorer_warns_for_inverted_sklearn_names(name, instead):
+    from mvtec_sklearn.metrics import get_scorer
+
+    with pytest.warns(UserWarning, match=f"scoring={name!r} ranks decision_function.*{instead!r}"):
+        get_scorer(name)

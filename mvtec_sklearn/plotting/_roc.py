@@ -1,0 +1,181 @@
+"""ROC and precision-recall displays of any detector's anomaly scores (anomalies positive)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
+
+from mvtec_sklearn.metrics import anomaly_scores, aupr, image_auroc
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+__all__ = ["AnomalyPrecisionRecallDisplay", "AnomalyRocCurveDisplay"]
+
+
+def _name(estimator):
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return type(final).__name__
+
+
+class AnomalyRocCurveDisplay(RocCurveDisplay):
+    """ROC curve of a detector's anomaly scores, with the anomalous class positive.
+
+    scikit-learn's :class:`~sklearn.metrics.RocCurveDisplay` refuses outlier
+    detectors, and its ``roc_auc`` reads ``decision_function`` (higher = more
+    normal) as the score of class 1, which inverts the curve when ``y = 1``
+    marks anomalies. This display takes the anomaly score
+    ``-score_samples(X)`` (:func:`~mvtec_sklearn.metrics.anomaly_scores`) of
+    any detector or pipeline ending in one, scikit-learn's included, so its
+    area is :func:`~mvtec_sklearn.metrics.image_auroc`. It is a
+    ``RocCurveDisplay``: ``plot``, ``ax_``, ``figure_``, ``line_`` and the
+    keyword arguments of the parent's ``from_predictions`` work as there.
+    Create it with :meth:`from_estimator` or :meth:`from_predictions`; the
+    constructor is scikit-learn's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.svm import OneClassSVM
+    >>> from mvtec_sklearn.plotting import AnomalyRocCurveDisplay
+    >>> rng = np.random.default_rng(0)
+    >>> detector = OneClassSVM(nu=0.1).fit(rng.normal(size=(50, 2)))
+    >>> X_test = np.vstack([rng.normal(size=(20, 2)), rng.normal(4, 1, size=(5, 2))])
+    >>> y_test = np.r_[np.zeros(20, dtype=int), np.ones(5, dtype=int)]
+    >>> display = AnomalyRocCurveDisplay.from_estimator(detector, X_test, y_test)
+    >>> bool(display.roc_auc > 0.9)
+    True
+    """
+
+    @classmethod
+    def from_estimator(  # type: ignore[override]
+        cls, estimator: Any, X: Any, y: ArrayLike, *, name: str | None = None, **kwargs: Any
+    ) -> "AnomalyRocCurveDisplay":
+        """Plot the ROC curve of a fitted detector's anomaly scores on ``X``.
+
+        Parameters
+        ----------
+        estimator : fitted detector or pipeline
+            Anything with ``score_samples`` (higher = more normal).
+        X : array-like or sequence of paths
+            Test samples, as the estimator accepts them.
+        y : array-like of shape (n_samples,)
+            0 = normal, 1 = anomalous (or bool).
+        name : str or None, default=None
+            Label of the curve; ``None`` is the (final) estimator's class name.
+        **kwargs
+            Passed to :meth:`from_predictions` (``ax``, ``curve_kwargs``,
+            ``plot_chance_level``, ...).
+
+        Returns
+        -------
+        AnomalyRocCurveDisplay
+        """
+        name = _name(estimator) if name is None else name
+        return cls.from_predictions(y, anomaly_scores(estimator, X), name=name, **kwargs)
+
+    @classmethod
+    def from_predictions(  # type: ignore[override]
+        cls, y_true: ArrayLike, anomaly_score: ArrayLike, **kwargs: Any
+    ) -> "AnomalyRocCurveDisplay":
+        """Plot the ROC curve of anomaly scores.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n_samples,)
+            0 = normal, 1 = anomalous (or bool); both must be present.
+        anomaly_score : array-like of shape (n_samples,)
+            Higher = more anomalous, e.g. ``-detector.score_samples(X)``.
+        **kwargs
+            Passed to :meth:`sklearn.metrics.RocCurveDisplay.from_predictions`
+            (``name``, ``ax``, ``curve_kwargs``, ``plot_chance_level``, ...);
+            ``pos_label`` is always 1.
+
+        Returns
+        -------
+        AnomalyRocCurveDisplay
+        """
+        _check_pos_label(kwargs)
+        image_auroc(y_true, anomaly_score)  # the metric's clear errors for bad labels or scores
+        return super().from_predictions(y_true, anomaly_score, pos_label=1, **kwargs)
+
+
+class AnomalyPrecisionRecallDisplay(PrecisionRecallDisplay):
+    """Precision-recall curve of a detector's anomaly scores, anomalies positive.
+
+    The precision-recall counterpart of :class:`AnomalyRocCurveDisplay`; its
+    average precision is :func:`~mvtec_sklearn.metrics.aupr`. Create it
+    with :meth:`from_estimator` or :meth:`from_predictions`; the constructor
+    is scikit-learn's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import IsolationForest
+    >>> from mvtec_sklearn.plotting import AnomalyPrecisionRecallDisplay
+    >>> rng = np.random.default_rng(0)
+    >>> forest = IsolationForest(random_state=0).fit(rng.normal(size=(50, 2)))
+    >>> X_test = np.vstack([rng.normal(size=(20, 2)), rng.normal(5, 1, size=(5, 2))])
+    >>> y_test = np.r_[np.zeros(20, dtype=int), np.ones(5, dtype=int)]
+    >>> display = AnomalyPrecisionRecallDisplay.from_estimator(forest, X_test, y_test)
+    >>> bool(display.average_precision > 0.9)
+    True
+    """
+
+    @classmethod
+    def from_estimator(  # type: ignore[override]
+        cls, estimator: Any, X: Any, y: ArrayLike, *, name: str | None = None, **kwargs: Any
+    ) -> "AnomalyPrecisionRecallDisplay":
+        """Plot the precision-recall curve of a fitted detector's anomaly scores on ``X``.
+
+        Parameters
+        ----------
+        estimator : fitted detector or pipeline
+            Anything with ``score_samples`` (higher = more normal).
+        X : array-like or sequence of paths
+            Test samples, as the estimator accepts them.
+        y : array-like of shape (n_samples,)
+            0 = normal, 1 = anomalous (or bool).
+        name : str or None, default=None
+            Label of the curve; ``None`` is the (final) estimator's class name.
+        **kwargs
+            Passed to :meth:`from_predictions`.
+
+        Returns
+        -------
+        AnomalyPrecisionRecallDisplay
+        """
+        name = _name(estimator) if name is None else name
+        return cls.from_predictions(y, anomaly_scores(estimator, X), name=name, **kwargs)
+
+    @classmethod
+    def from_predictions(  # type: ignore[override]
+        cls, y_true: ArrayLike, anomaly_score: ArrayLike, **kwargs: Any
+    ) -> "AnomalyPrecisionRecallDisplay":
+        """Plot the precision-recall curve of anomaly scores.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n_samples,)
+            0 = normal, 1 = anomalous (or bool); both must be present.
+        anomaly_score : array-like of shape (n_samples,)
+            Higher = more anomalous, e.g. ``-detector.score_samples(X)``.
+        **kwargs
+            Passed to
+            :meth:`sklearn.metrics.PrecisionRecallDisplay.from_predictions`
+            (``name``, ``ax``, ``plot_chance_level``, ...); ``pos_label`` is
+            always 1.
+
+        Returns
+        -------
+        AnomalyPrecisionRecallDisplay
+        """
+        _check_pos_label(kwargs)
+        aupr(y_true, anomaly_score)  # the metric's clear errors for bad labels or scores
+        return super().from_predictions(y_true, anomaly_score, pos_label=1, **kwargs)
+
+
+def _check_pos_label(kwargs):
+    if "pos_label" in kwargs:
+        raise TypeError("pos_label is always 1 (anomalous) in an anomaly display; do not pass it.")
