@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mvtec_sklearn.analysis import to_markdown
+from mvtec_sklearn.utils import atomic_write
 
 from ._registry import MODEL_REGISTRY
 from ._runner import N_OVERLAY, _job_stem, load_results, load_scores, slug
@@ -48,10 +49,8 @@ def _new_figure(figsize):
 
 
 def _save(fig, path, dpi=100):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=dpi)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, dpi=dpi, format="png")
 
 
 def _plots(out, ok, models, categories):
@@ -127,7 +126,7 @@ def overlay_figure(saved, path, config_id=None):
     from mvtec_sklearn.datasets import load_images, load_masks
     from mvtec_sklearn.plotting import plot_anomaly_grid
 
-    with np.load(saved) as data:
+    with np.load(saved, allow_pickle=False) as data:
         data = {k: data[k] for k in data.files}
     if config_id is not None and str(data["config_id"]) != str(config_id):
         return False
@@ -293,8 +292,6 @@ def write_report(
                     ]
                 lines.append("")
     path = os.path.join(out, "summary.md")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
+    with atomic_write(path, "w") as fh:
         fh.write("\n".join(lines))
-    os.replace(tmp, path)
     return path
