@@ -252,8 +252,8 @@ class PatchCoreDetector(BasePatchDetector):
         featurizer = None
         candidates = None
         with torch.inference_mode():
-            for start, images in _image_batches(source, self.batch_size, self.verbose,
-                                                "PatchCore fit"):
+            for start, images, _ in _image_batches(source, self.batch_size, self._network_size,
+                                                   self.verbose, "PatchCore fit"):
                 if featurizer is None:
                     featurizer = _make_featurizer(self, feat_seed).fit(images)
                     c, h, w = featurizer.feature_map_shape_
@@ -332,7 +332,9 @@ class PatchCoreDetector(BasePatchDetector):
         layer_channels = tuple(self.featurizer_.layer_channels_.values())
         scores, maps = [], []
         with torch.inference_mode():
-            for _, images in _image_batches(source, self.batch_size, self.verbose, "PatchCore"):
+            for _, images, input_size in _image_batches(source, self.batch_size,
+                                                        self._network_size, self.verbose,
+                                                        "PatchCore"):
                 feats = self.featurizer_.patch_features(images, return_tensor=True)
                 queries = _patch_embeddings(
                     feats, layer_channels, self._pool_dim,
@@ -345,7 +347,7 @@ class PatchCoreDetector(BasePatchDetector):
                 scores.append(self._reweight(queries[rows], s_star, idx[rows, 0], bank).cpu())
                 if with_maps:
                     _, at_input = _postprocess_maps(patch.view(-1, h, w), self._network_size,
-                                                    images.shape[1:3])
+                                                    input_size)
                     maps.append(at_input.cpu())
         scores = torch.cat(scores).double().numpy()
         return scores, (torch.cat(maps).numpy() if with_maps else None)
