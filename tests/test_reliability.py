@@ -27,6 +27,7 @@ from mvtec_sklearn.benchmark._cache import FeatureCache
 from mvtec_sklearn.benchmark._runner import RESULT_COLUMNS, _job_stem
 from mvtec_sklearn.datasets import (
     DatasetCache,
+    check_image_input,
     load_images,
     load_mvtec,
     make_mvtec_like,
@@ -60,8 +61,9 @@ def small_root(tmp_path):
 # 1. ------------------------------------------------------------------------------------
 def test_1_single_image_without_batch_axis_is_an_error():
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    with pytest.raises(ValueError, match=r"single \(H, W, C\) image.*X\[np.newaxis\]"):
-        load_images(image)
+    for check in (load_images, check_image_input):
+        with pytest.raises(ValueError, match=r"single \(H, W, C\) image.*X\[np.newaxis\]"):
+            check(image)
     det = PatchCoreDetector(backbone="resnet18", weights=None, image_size=32, device="cpu",
                             random_state=0).fit(np.stack([image] * 4))
     with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
@@ -90,11 +92,24 @@ def test_2_feature_cache_file_stores_and_checks_its_key(tmp_path):
     assert cache.load("a")["train"].sum() == 0
 
 
-def test_2_stale_temporaries_are_removed(tmp_path):
+def test_2_stale_temporaries_are_removed(tmp_path, small_root, image_paths):
+    from mvtec_sklearn.analysis import image_statistics
+
     stale = tmp_path / ".tmp-999999999-abc.npz"  # no such process
     stale.write_bytes(b"half")
     FeatureCache(tmp_path)
     assert not stale.exists()
+
+    stale.write_bytes(b"half")
+    DatasetCache(tmp_path).load(load_mvtec(small_root, "tile"), image_size=16)
+    assert not stale.exists()
+
+    image_statistics(image_paths[:1], cache_dir=tmp_path / "stats")
+    (entry,) = [d for d, _, files in os.walk(tmp_path / "stats") if files]
+    stale = os.path.join(entry, ".tmp-999999999-x.npz")
+    open(stale, "wb").close()
+    image_statistics(image_paths[:1], cache_dir=tmp_path / "stats")
+    assert not os.path.exists(stale)
 
 
 def test_2_benchmark_survives_a_truncated_feature_cache(mvtec_root, tmp_path):

@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 
 from mvtec_sklearn.datasets import list_categories, load_mvtec, synthetic_root
-from mvtec_sklearn.utils import atomic_write, check_outside_dataset, safe_filename
+from mvtec_sklearn.utils import (
+    atomic_write,
+    check_outside_dataset,
+    remove_stale_temporaries,
+    safe_filename,
+)
 
 from ._plots import (
     group_categories,
@@ -219,6 +224,8 @@ def write_summary_report(
         cache_dir = os.path.join(out, "cache")
     if cache_dir is not None:
         cache_dir = check_outside_dataset(cache_dir, root, what="cache_dir")
+    for folder in (out, tables_dir, figures_dir):
+        remove_stale_temporaries(folder)
 
     stats, histograms = image_statistics(
         frame, n_jobs=n_jobs, cache_dir=cache_dir, verbose=verbose, return_histograms=True

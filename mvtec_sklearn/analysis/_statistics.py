@@ -15,7 +15,7 @@ from joblib import Parallel, delayed
 
 from mvtec_sklearn.datasets import is_path_sequence, read_image, read_mask
 from mvtec_sklearn.features import compute_image_statistics
-from mvtec_sklearn.utils import atomic_write, progress
+from mvtec_sklearn.utils import atomic_write, progress, remove_stale_temporaries
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -315,6 +315,9 @@ def image_statistics(
     frame = _as_frame(X)
     if cache_dir is not None:
         cache_dir = os.fspath(cache_dir)
+        entries = os.path.join(cache_dir, _CACHE_SUBDIR)
+        for sub in os.listdir(entries) if os.path.isdir(entries) else []:
+            remove_stale_temporaries(os.path.join(entries, sub))
     paths = frame["path"].tolist()
     masks = [None if _missing(m) else os.fspath(m) for m in frame["mask_path"]]
     jobs = (delayed(_image_record)(p, m, cache_dir) for p, m in zip(paths, masks))

@@ -637,6 +637,7 @@ class _Outputs:
         if self.out is not None:
             for sub in ("", "scores", "maps", "errors"):
                 os.makedirs(os.path.join(self.out, sub), exist_ok=True)
+            for sub in ("", "scores", "maps", "errors", "plots", "plots/roc", "plots/maps"):
                 remove_stale_temporaries(os.path.join(self.out, sub))
         self.results_path = None if self.out is None else os.path.join(self.out, "results.csv")
 

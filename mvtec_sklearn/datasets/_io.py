@@ -288,7 +288,8 @@ def check_image_input(
     FileNotFoundError
         A path that does not exist.
     ValueError
-        Empty input, wrong number of dimensions or channels, or a non-numeric array.
+        Empty input, wrong number of dimensions or channels (including an
+        unbatched (H, W, 3) image), or a non-numeric array.
 
     Examples
     --------
@@ -316,6 +317,7 @@ def check_image_input(
         or arr.ndim not in (3, 4)
         or arr.size == 0
         or (arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4))
+        or (arr.ndim == 3 and arr.shape[-1] in (3, 4))  # one (H, W, C) image, no batch axis
     ):
         load_images(X)  # raises a ValueError that names the problem
     return None, arr
@@ -336,7 +338,9 @@ def load_images(
     Parameters
     ----------
     X : sequence of str / os.PathLike, or ndarray
-        Images.
+        Images. A 3-D array is a batch of grayscale images (n, H, W), so
+        its last axis must be longer than 4: an array of shape (H, W, 3) is
+        refused as an unbatched colour image.
     size : int or (int, int) or None, default=None
         Resize every image to ``(H, W)`` (bilinear). Required when paths of
         different sizes are mixed.
@@ -354,7 +358,8 @@ def load_images(
     Raises
     ------
     ValueError
-        Empty input, wrong number of dimensions, values out of range, or
+        Empty input, wrong number of dimensions, a single ``(H, W, 3)`` or
+        ``(H, W, 4)`` image without its batch axis, values out of range, or
         images of different sizes without ``size``.
     FileNotFoundError
         A path that does not exist.
