@@ -476,21 +476,20 @@ def _convert_image(image, size, channels, dtype) -> np.ndarray:
         return values
 
     n_in = min(image.shape[-1], 3)  # alpha is dropped
+    gray = None
     if channels == 1 and n_in == 3:
         luma = np.asarray(_LUMA, dtype=np.dtype(dtype))
         gray = np.stack([plane(0), plane(1), plane(2)], axis=-1) @ luma
-        sources = [lambda: gray]
-    else:
-        sources = [lambda c=c: plane(c) for c in range(n_in)]
-    n_out = 3 if channels == 3 else len(sources)
+    n_src = 1 if gray is not None else n_in
+    n_out = 3 if channels == 3 else n_src
     h, w = image.shape[:2] if size is None else size
     out = np.empty((h, w, n_out), dtype=np.dtype(dtype))
-    for c, source in enumerate(sources):
-        values = source()
+    for c in range(n_src):
+        values = gray if gray is not None else plane(c)
         if (h, w) != values.shape:
             values = _resize_plane(values, (h, w))
         out[..., c] = values
-    if n_out > len(sources):  # grayscale to RGB
+    if n_out > n_src:  # grayscale to RGB
         out[..., 1:] = out[..., :1]
     return out
 

@@ -76,8 +76,12 @@ def atomic_write(
     suffix = os.path.splitext(path)[1]  # some writers (matplotlib) pick the format from it
     fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=suffix, dir=folder)
     try:
-        kwargs = {"encoding": encoding or "utf-8", "newline": ""} if mode == "w" else {}
-        with os.fdopen(fd, mode, **kwargs) as fh:
+        opened = (
+            os.fdopen(fd, "w", encoding=encoding or "utf-8", newline="")
+            if mode == "w"
+            else os.fdopen(fd, "wb")
+        )
+        with opened as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
