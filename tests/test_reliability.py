@@ -401,3 +401,10 @@ def test_10_workers_end_with_a_killed_benchmark(small_root, tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left
+
+
+def test_7_write_report_refuses_the_dataset_given_in_settings(small_root):
+    from mvtec_sklearn.benchmark import write_report
+
+    with pytest.raises(ValueError, match="out .* lies inside the dataset folder"):
+        write_report(os.path.join(small_root, "report"), settings={"root": small_root})

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mvtec_sklearn.analysis import to_markdown
-from mvtec_sklearn.utils import atomic_write
+from mvtec_sklearn.utils import atomic_write, check_outside_dataset
 
 from ._registry import MODEL_REGISTRY
 from ._runner import N_OVERLAY, _job_stem, load_results, load_scores, slug
@@ -167,6 +167,7 @@ def write_report(
         Rows to report; by default every job in ``out/results.csv``.
     settings : dict, default=None
         Run settings listed at the top of the report (root, image size, ...).
+        With a ``"root"`` entry, ``out`` must lie outside that dataset folder.
 
     Returns
     -------
@@ -186,7 +187,8 @@ def write_report(
     >>> from mvtec_sklearn.benchmark import write_report
     >>> path = write_report("mvtec_results")  # doctest: +SKIP
     """
-    out = os.path.abspath(os.fspath(out))
+    settings = dict(settings or {})
+    out = check_outside_dataset(out, settings.get("root"), what="out")
     results = load_results(out) if results is None else results
     if results.empty:
         raise ValueError(f"No benchmark results to report in {out!r}.")
@@ -194,7 +196,6 @@ def write_report(
     categories = list(pd.unique(results["category"]))
     ok = results[results["status"] == "ok"]
     failed = results[results["status"] != "ok"]
-    settings = dict(settings or {})
 
     lines = ["# mvtec_sklearn benchmark", ""]
     lines.append(
