@@ -9,6 +9,12 @@ import numpy as np
 import pandas as pd
 
 from mvtec_sklearn.datasets import list_categories, load_mvtec, synthetic_root
+from mvtec_sklearn.utils import (
+    atomic_write,
+    check_outside_dataset,
+    remove_stale_temporaries,
+    safe_filename,
+)
 
 from ._plots import (
     group_categories,
@@ -133,10 +139,6 @@ def _load_frames(root, categories):
     return pd.concat(frames, ignore_index=True), categories
 
 
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in str(name)).strip("_")
-
-
 def _extremes(table, column, fmt):
     values = table[column].dropna()
     if len(values) < 2:
@@ -182,7 +184,8 @@ def write_summary_report(
     categories : list of str or None, default=None
         Categories to include; ``None`` = every category found in ``root``.
     out : str or os.PathLike, default="mvtec_summary"
-        Output folder (created).
+        Output folder (created); never inside ``root`` (every file is written
+        atomically).
     n_jobs : int, default=1
         Parallel jobs for the per-image statistics.
     verbose : bool, default=False
@@ -200,7 +203,8 @@ def write_summary_report(
     FileNotFoundError
         ``root`` does not exist.
     ValueError
-        ``root`` holds no MVTec categories, or a requested category is missing.
+        ``root`` holds no MVTec categories, a requested category is missing, or
+        ``out`` / ``cache_dir`` lies inside ``root``.
 
     Examples
     --------
@@ -213,33 +217,43 @@ def write_summary_report(
         root = synthetic_root()
     root = os.fspath(root)
     frame, categories = _load_frames(root, categories)
-    out = os.fspath(out)
+    out = check_outside_dataset(out, root, what="out")
     tables_dir = os.path.join(out, "tables")
     figures_dir = os.path.join(out, "figures")
-    os.makedirs(tables_dir, exist_ok=True)
-    os.makedirs(figures_dir, exist_ok=True)
     if isinstance(cache_dir, str) and cache_dir == "auto":
         cache_dir = os.path.join(out, "cache")
+    if cache_dir is not None:
+        cache_dir = check_outside_dataset(cache_dir, root, what="cache_dir")
+    for folder in (out, tables_dir, figures_dir):
+        remove_stale_temporaries(folder)
 
     stats, histograms = image_statistics(
         frame, n_jobs=n_jobs, cache_dir=cache_dir, verbose=verbose, return_histograms=True
     )
     counts = count_table(stats)
     features = feature_table(stats)
-    counts.to_csv(os.path.join(tables_dir, "counts.csv"))
-    features.to_csv(os.path.join(tables_dir, "features.csv"))
-    counts.join(features).to_csv(os.path.join(tables_dir, "category_table.csv"))
-    stats.to_csv(os.path.join(tables_dir, "image_statistics.csv"), index=False)
-    histograms.to_csv(os.path.join(tables_dir, "channel_histograms.csv"))
+
+    def write_csv(table, name, **kwargs):
+        with atomic_write(os.path.join(tables_dir, name), "w") as fh:
+            table.to_csv(fh, lineterminator="\n", **kwargs)
+
+    write_csv(counts, "counts.csv")
+    write_csv(features, "features.csv")
+    write_csv(counts.join(features), "category_table.csv")
+    write_csv(stats, "image_statistics.csv", index=False)
+    write_csv(histograms, "channel_histograms.csv")
     counts_md = to_markdown(counts, _COUNT_HEADERS)
     features_md = to_markdown(features, _FEATURE_HEADERS, _DECIMALS)
     for name, text in (("counts.md", counts_md), ("features.md", features_md)):
-        with open(os.path.join(tables_dir, name), "w", encoding="utf-8") as fh:
+        with atomic_write(os.path.join(tables_dir, name), "w") as fh:
             fh.write(text + "\n")
 
     def save(fig, name):
-        fig.savefig(os.path.join(figures_dir, name), dpi=110)
-        plt.close(fig)
+        try:
+            with atomic_write(os.path.join(figures_dir, name)) as fh:
+                fig.savefig(fh, dpi=110, format="png")
+        finally:
+            plt.close(fig)
         return f"figures/{name}"
 
     groups = group_categories(categories)
@@ -277,7 +291,7 @@ def write_summary_report(
         "",
     ]
     for category in categories:
-        name = save(plot_sample_grid(stats, category), f"samples_{_slug(category)}.png")
+        name = save(plot_sample_grid(stats, category), f"samples_{safe_filename(category)}.png")
         lines += [f"![samples {category}]({name})", ""]
 
     largest = _extremes(features, "avg_defect_area_pct", "{:.2f} %")
@@ -329,7 +343,7 @@ def write_summary_report(
         "",
     ]
     for category in categories:
-        name = save(plot_feature_scatter(stats, category), f"scatter_{_slug(category)}.png")
+        name = save(plot_feature_scatter(stats, category), f"scatter_{safe_filename(category)}.png")
         lines += [f"### {category}", "", f"![scatter {category}]({name})", ""]
 
     lines += [
@@ -370,6 +384,6 @@ def write_summary_report(
         "",
     ]
     path = os.path.join(out, "report.md")
-    with open(path, "w", encoding="utf-8") as fh:
+    with atomic_write(path, "w") as fh:
         fh.write("\n".join(lines))
     return path

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
+import zipfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, overload
 
-import joblib
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
 from mvtec_sklearn.datasets import is_path_sequence, read_image, read_mask
 from mvtec_sklearn.features import compute_image_statistics
-from mvtec_sklearn.utils import progress
+from mvtec_sklearn.utils import atomic_write, progress, remove_stale_temporaries
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,7 +51,7 @@ MEASURE_COLUMNS = (
 CHANNELS = ("R", "G", "B")
 
 # Bump whenever a measure's definition changes, so stale cache entries are ignored.
-_CACHE_VERSION = "image-statistics-1"
+_CACHE_VERSION = "image-statistics-2"
 _CACHE_SUBDIR = "image_statistics"
 
 
@@ -148,23 +149,48 @@ def _measure(path, mask_path):
     return record, hist
 
 
+def _read_record(cache_file, key):
+    """A cached ``(record, histogram)``; None (with a warning naming the file) when unusable.
+
+    Entries are ``.npz`` archives read with ``allow_pickle=False``: a planted
+    or damaged file can only be rejected, never run.
+    """
+    try:
+        with np.load(cache_file, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        if str(arrays.pop("key")) == key:
+            hist = arrays.pop("histogram")
+            return {name[2:]: value.item() for name, value in arrays.items()}, hist
+        problem = "holds another key"
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        problem = f"is damaged ({type(exc).__name__}: {exc})"
+    warnings.warn(
+        f"Image-statistics cache file {cache_file!r} {problem}; measuring the image again.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return None
+
+
 def _image_record(path, mask_path, cache_dir):
     """One image's ``(record, histogram)``, read from / written to the cache."""
     if cache_dir is None:
         return _measure(path, mask_path)
     key = _cache_key(path, mask_path)
-    cache_file = os.path.join(cache_dir, _CACHE_SUBDIR, key[:2], key + ".joblib")
+    cache_file = os.path.join(cache_dir, _CACHE_SUBDIR, key[:2], key + ".npz")
     if os.path.isfile(cache_file):
-        try:
-            return joblib.load(cache_file)
-        except Exception:  # a truncated or foreign file: recompute and overwrite it
-            pass
-    result = _measure(path, mask_path)
-    os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-    tmp = f"{cache_file}.{os.getpid()}.tmp"
-    joblib.dump(result, tmp)
-    os.replace(tmp, cache_file)  # atomic: concurrent writers never leave a partial file
-    return result
+        cached = _read_record(cache_file, key)
+        if cached is not None:
+            return cached
+    record, hist = _measure(path, mask_path)
+    with atomic_write(cache_file) as fh:  # concurrent writers never leave a partial file
+        np.savez(
+            fh,
+            key=np.asarray(key),
+            histogram=hist,
+            **{f"r_{name}": np.asarray(value) for name, value in record.items()},
+        )
+    return record, hist
 
 
 @overload
@@ -247,7 +273,9 @@ def image_statistics(
     cache_dir : str or os.PathLike or None, default=None
         Folder of the per-image cache. An entry is keyed by the absolute path,
         modification time and size of the image file and of its mask file, so
-        a changed file is measured again. ``None`` disables caching.
+        a changed file is measured again. ``None`` disables caching. Entries
+        are ``.npz`` files that store their key and are read without pickle; a
+        damaged or foreign entry is reported with a warning and measured again.
     verbose : bool, default=False
         Show a progress bar.
     return_histograms : bool, default=False
@@ -287,6 +315,9 @@ def image_statistics(
     frame = _as_frame(X)
     if cache_dir is not None:
         cache_dir = os.fspath(cache_dir)
+        entries = os.path.join(cache_dir, _CACHE_SUBDIR)
+        for sub in os.listdir(entries) if os.path.isdir(entries) else []:
+            remove_stale_temporaries(os.path.join(entries, sub))
     paths = frame["path"].tolist()
     masks = [None if _missing(m) else os.fspath(m) for m in frame["mask_path"]]
     jobs = (delayed(_image_record)(p, m, cache_dir) for p, m in zip(paths, masks))

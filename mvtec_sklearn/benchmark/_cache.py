@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import warnings
+import zipfile
 
 import numpy as np
+
+from mvtec_sklearn.utils import atomic_write, remove_stale_temporaries
 
 __all__ = ["FeatureCache", "stable_repr"]
 
@@ -64,8 +67,13 @@ class FeatureCache:
     The key hashes the featurizer's class and parameters, the image paths with
     their modification times and sizes, the benchmark's image size and the
     package version, so an edited image, a different configuration or a new
-    release recomputes. Writes are atomic (temporary file + rename), so
-    parallel writers and an interrupted run never leave a corrupt entry.
+    release recomputes. Each file stores its own key and is read without
+    pickle (``allow_pickle=False``); a file that is damaged (truncated, not an
+    archive) or holds another key (swapped or renamed by hand) is reported
+    with a warning naming it and recomputed. Writes are atomic (temporary file
+    + rename), so parallel writers and an interrupted run never leave a
+    partial entry; temporaries left by killed writers are removed when the
+    cache is opened.
 
     Parameters
     ----------
@@ -86,6 +94,8 @@ class FeatureCache:
 
     def __init__(self, directory):
         self.directory = None if directory is None else os.fspath(directory)
+        if self.directory is not None:
+            remove_stale_temporaries(self.directory)
 
     @staticmethod
     def key(featurizer, path_groups, image_size=None) -> str:
@@ -120,32 +130,40 @@ class FeatureCache:
         return os.path.join(self.directory, f"{key}.npz")
 
     def load(self, key):
-        """The stored arrays and ``seconds`` for ``key``, or None when absent or unreadable."""
+        """The stored arrays and ``seconds`` for ``key``, or None when absent.
+
+        A damaged file, or one that stores another key, warns (naming the
+        file) and returns None, so the caller recomputes and overwrites it.
+        """
         if self.directory is None or not os.path.isfile(self._path(key)):
             return None
+        path = self._path(key)
         try:
-            with np.load(self._path(key), allow_pickle=False) as data:
-                entry = {name: data[name] for name in data.files if name != "seconds"}
-                entry["seconds"] = (
-                    float(data["seconds"]) if "seconds" in data.files else float("nan")
-                )
-        except (OSError, ValueError, KeyError, EOFError):  # truncated or foreign file: recompute
-            return None
-        return entry
+            with np.load(path, allow_pickle=False) as data:
+                entry = {name: data[name] for name in data.files}
+            stored = str(entry.pop("key", ""))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            problem = f"is damaged ({type(exc).__name__}: {exc})"
+        else:
+            if stored == key:
+                entry["seconds"] = float(entry.get("seconds", float("nan")))
+                return entry
+            problem = f"holds key {stored!r}, not {key!r} (renamed or replaced)"
+        warnings.warn(
+            f"Feature cache file {path!r} {problem}; recomputing it.", UserWarning, stacklevel=2
+        )
+        return None
 
     def save(self, key, arrays, seconds=float("nan")):
-        """Store ``arrays`` (dict name -> ndarray) and the time they took under ``key``."""
+        """Store ``arrays`` (dict name -> ndarray), the time they took and ``key`` itself."""
         if self.directory is None:
             return
-        os.makedirs(self.directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh, seconds=np.float64(seconds), **{k: np.asarray(v) for k, v in arrays.items()}
-                )
-            os.replace(tmp, self._path(key))
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        if "key" in arrays or "seconds" in arrays:
+            raise ValueError("'key' and 'seconds' are reserved names in a FeatureCache entry.")
+        with atomic_write(self._path(key)) as fh:
+            np.savez(
+                fh,
+                key=np.asarray(key),
+                seconds=np.float64(seconds),
+                **{k: np.asarray(v) for k, v in arrays.items()},
+            )

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mvtec_sklearn.analysis import to_markdown
+from mvtec_sklearn.utils import atomic_write, check_outside_dataset
 
 from ._registry import MODEL_REGISTRY
 from ._runner import N_OVERLAY, _job_stem, load_results, load_scores, slug
@@ -48,10 +49,8 @@ def _new_figure(figsize):
 
 
 def _save(fig, path, dpi=100):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=dpi)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, dpi=dpi, format="png")
 
 
 def _plots(out, ok, models, categories):
@@ -127,7 +126,7 @@ def overlay_figure(saved, path, config_id=None):
     from mvtec_sklearn.datasets import load_images, load_masks
     from mvtec_sklearn.plotting import plot_anomaly_grid
 
-    with np.load(saved) as data:
+    with np.load(saved, allow_pickle=False) as data:
         data = {k: data[k] for k in data.files}
     if config_id is not None and str(data["config_id"]) != str(config_id):
         return False
@@ -168,6 +167,7 @@ def write_report(
         Rows to report; by default every job in ``out/results.csv``.
     settings : dict, default=None
         Run settings listed at the top of the report (root, image size, ...).
+        With a ``"root"`` entry, ``out`` must lie outside that dataset folder.
 
     Returns
     -------
@@ -187,7 +187,8 @@ def write_report(
     >>> from mvtec_sklearn.benchmark import write_report
     >>> path = write_report("mvtec_results")  # doctest: +SKIP
     """
-    out = os.path.abspath(os.fspath(out))
+    settings = dict(settings or {})
+    out = check_outside_dataset(out, settings.get("root"), what="out")
     results = load_results(out) if results is None else results
     if results.empty:
         raise ValueError(f"No benchmark results to report in {out!r}.")
@@ -195,7 +196,6 @@ def write_report(
     categories = list(pd.unique(results["category"]))
     ok = results[results["status"] == "ok"]
     failed = results[results["status"] != "ok"]
-    settings = dict(settings or {})
 
     lines = ["# mvtec_sklearn benchmark", ""]
     lines.append(
@@ -293,8 +293,6 @@ def write_report(
                     ]
                 lines.append("")
     path = os.path.join(out, "summary.md")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
+    with atomic_write(path, "w") as fh:
         fh.write("\n".join(lines))
-    os.replace(tmp, path)
     return path

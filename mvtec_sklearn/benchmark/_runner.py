@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as _dt
 import hashlib
+import io
 import os
 import re
 import sys
-import tempfile
 import time
 import traceback
 import warnings
@@ -17,6 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from mvtec_sklearn.utils import atomic_write, check_outside_dataset, remove_stale_temporaries
+from mvtec_sklearn.utils import safe_filename as slug
 
 from ._cache import FeatureCache, stable_repr
 from ._registry import MODEL_REGISTRY, ModelSpec
@@ -61,11 +65,6 @@ N_OVERLAY = 4
 
 #: Keyword arguments of :func:`mvtec_sklearn.datasets.synthetic_root` for ``root=None``.
 SYNTHETIC_DATASET = {"n_train": 30, "n_test_good": 10, "n_test_defect": 20}
-
-
-def slug(text) -> str:
-    """A file-name-safe version of ``text``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "_"
 
 
 def _job_stem(category, model):
@@ -357,6 +356,35 @@ def _indexed(func, index, *args):
     return index, func(*args)
 
 
+_WATCHED_PARENT: list[int] = []
+
+
+def _exit_with_parent(owner_pid, poll=0.5):
+    """In a worker process of ``owner_pid``: exit as soon as that process is gone.
+
+    A benchmark killed with SIGKILL cannot stop its joblib workers, which would
+    otherwise finish their current job (minutes of a deep model) for nothing. A
+    daemon thread notices the re-parenting and ends the worker.
+    """
+    if os.getppid() != owner_pid or _WATCHED_PARENT:
+        return  # the main process itself (threading backend), or already watched
+    _WATCHED_PARENT.append(owner_pid)
+
+    def watch():
+        while os.getppid() == owner_pid:
+            time.sleep(poll)
+        os._exit(1)
+
+    import threading
+
+    threading.Thread(target=watch, name="mvtec-sklearn-parent-watch", daemon=True).start()
+
+
+def _indexed_in_worker(owner_pid, func, index, *args):
+    _exit_with_parent(owner_pid)
+    return index, func(*args)
+
+
 # --------------------------------------------------------------------------------------
 # Executors: joblib (loky, threading, ...) and Dask distributed
 # --------------------------------------------------------------------------------------
@@ -379,7 +407,10 @@ class _JoblibExecutor:
         parallel = Parallel(
             n_jobs=self.n_jobs, backend=self.backend, return_as="generator_unordered"
         )
-        tasks = (delayed(_indexed)(func, i, *args) for i, args in enumerate(arg_tuples))
+        tasks = (
+            delayed(_indexed_in_worker)(os.getpid(), func, i, *args)
+            for i, args in enumerate(arg_tuples)
+        )
         with warnings.catch_warnings(), contextlib.closing(parallel(tasks)) as gen:
             # loky replaces a worker whose memory grew (torch models do); that is harmless here
             warnings.filterwarnings(
@@ -460,16 +491,44 @@ def _make_executor(n_jobs, backend, scheduler):
 
 
 def _atomic_write_csv(frame, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".csv.tmp")
+    with atomic_write(path, "w") as fh:
+        frame.to_csv(fh, index=False, lineterminator="\n")
+
+
+def _read_rows(path):
+    """The complete, well-formed rows of a results file, and how many were damaged.
+
+    A row is complete when its line ends with a newline (rows are appended one
+    whole line per write) and has as many fields as the header.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    text = data.decode("utf-8", errors="replace")
+    complete, _, tail = text.rpartition("\n")
+    damaged = int(bool(tail.strip()))  # a last line without its newline was cut short
     try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        records = list(csv.reader(io.StringIO(complete)))
+    except csv.Error as exc:
+        raise ValueError(f"Cannot parse the results file {path!r}: {exc}") from exc
+    if not records:
+        return None, [], damaged
+    header, body = records[0], records[1:]
+    if "category" not in header or "model" not in header:
+        raise ValueError(
+            f"{path!r} is not a results file of run_benchmark (header {header[:4]}...)."
+        )
+    status = header.index("status") if "status" in header else None
+    good = []
+    for record in body:
+        if not record:
+            continue
+        if len(record) != len(header) or (
+            status is not None and record[status] not in ("ok", "error")
+        ):
+            damaged += 1
+            continue
+        good.append(record)
+    return header, good, damaged
 
 
 def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:
@@ -485,6 +544,18 @@ def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:
     DataFrame
         Columns :data:`RESULT_COLUMNS`; empty when the file does not exist.
 
+    Raises
+    ------
+    ValueError
+        If the file is not a results file or cannot be parsed (the message
+        names it).
+
+    Warns
+    -----
+    UserWarning
+        When damaged rows (a line cut short by a killed run, or with the wrong
+        number of fields) were skipped; the message names the file.
+
     Examples
     --------
     >>> import tempfile
@@ -497,7 +568,20 @@ def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:
         path = os.path.join(path, "results.csv")
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    frame = pd.read_csv(path, keep_default_na=True)
+    header, records, damaged = _read_rows(path)
+    if damaged:
+        warnings.warn(
+            f"Skipped {damaged} damaged row(s) of the results file {path!r} (cut short or "
+            "malformed, e.g. by a killed run); those jobs will be run again.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if header is None:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([header, *records])
+    buffer.seek(0)
+    frame = pd.read_csv(buffer, keep_default_na=True)
     frame = frame.reindex(columns=RESULT_COLUMNS)
     return frame.drop_duplicates(
         subset=["category", "model", "config_id"], keep="last"
@@ -530,7 +614,7 @@ def load_scores(out: str | os.PathLike[str], results: pd.DataFrame | None = None
     columns = ["category", "model", "config_id", "path", "defect_type", "label", "anomaly_score"]
     folder = os.path.join(os.fspath(out), "scores")
     files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-    frames = [pd.read_csv(os.path.join(folder, f)) for f in files if f.endswith(".csv")]
+    frames = [_read_scores(os.path.join(folder, f)) for f in files if f.endswith(".csv")]
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     if results is not None:
         ok = results[results["status"] == "ok"][["category", "model", "config_id"]]
@@ -538,14 +622,23 @@ def load_scores(out: str | os.PathLike[str], results: pd.DataFrame | None = None
     return scores.reindex(columns=columns)
 
 
+def _read_scores(path):
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Cannot parse the scores file {path!r}: {exc}") from exc
+
+
 class _Outputs:
     """Everything written into ``out`` while jobs finish (main process only)."""
 
-    def __init__(self, out):
-        self.out = None if out is None else os.path.abspath(os.fspath(out))
+    def __init__(self, out, root=None):
+        self.out = None if out is None else check_outside_dataset(out, root, what="out")
         if self.out is not None:
             for sub in ("", "scores", "maps", "errors"):
                 os.makedirs(os.path.join(self.out, sub), exist_ok=True)
+            for sub in ("", "scores", "maps", "errors", "plots", "plots/roc", "plots/maps"):
+                remove_stale_temporaries(os.path.join(self.out, sub))
         self.results_path = None if self.out is None else os.path.join(self.out, "results.csv")
 
     def previous(self):
@@ -585,22 +678,23 @@ class _Outputs:
             _atomic_write_csv(frame, os.path.join(self.out, "scores", f"{stem}.csv"))
         if result["maps"] is not None:
             keep, maps = result["maps"]
-            np.savez_compressed(
-                os.path.join(self.out, "maps", f"{stem}.npz"),
-                maps=maps,
-                index=keep,
-                paths=np.asarray([data.test_paths[i] for i in keep]),
-                mask_paths=np.asarray(
-                    [
-                        "" if data.mask_paths[i] is None else os.fspath(data.mask_paths[i])
-                        for i in keep
-                    ]
-                ),
-                label=data.target[keep],
-                anomaly_score=result["scores"][keep],
-                config_id=np.asarray(row["config_id"]),
-                title=np.asarray(f"{job.category} — {job.model}"),
-            )
+            with atomic_write(os.path.join(self.out, "maps", f"{stem}.npz")) as fh:
+                np.savez_compressed(
+                    fh,
+                    maps=maps,
+                    index=keep,
+                    paths=np.asarray([data.test_paths[i] for i in keep]),
+                    mask_paths=np.asarray(
+                        [
+                            "" if data.mask_paths[i] is None else os.fspath(data.mask_paths[i])
+                            for i in keep
+                        ]
+                    ),
+                    label=data.target[keep],
+                    anomaly_score=result["scores"][keep],
+                    config_id=np.asarray(row["config_id"]),
+                    title=np.asarray(f"{job.category} — {job.model}"),
+                )
             self.draw_overlay(stem)
         if result["traceback"]:
             self.write_traceback(job.category, job.model, result["traceback"])
@@ -620,20 +714,30 @@ class _Outputs:
 
     def write_traceback(self, category, model, trace):
         if self.out is not None:
-            with open(
-                os.path.join(self.out, "errors", f"{_job_stem(category, model)}.txt"), "w"
-            ) as fh:
+            path = os.path.join(self.out, "errors", f"{_job_stem(category, model)}.txt")
+            with atomic_write(path, "w") as fh:
                 fh.write(trace)
 
     def append(self, row):
+        """Append ``row`` to results.csv as one whole line in one write.
+
+        The file is opened with ``O_APPEND`` and the line, newline included, goes
+        out in a single ``os.write``: a run killed at any moment leaves either
+        the whole row or a last line without its newline, which
+        :func:`load_results` skips.
+        """
         if self.out is None:
             return
         frame = pd.DataFrame([row]).reindex(columns=RESULT_COLUMNS)
-        new = not os.path.isfile(self.results_path) or os.path.getsize(self.results_path) == 0
-        with open(self.results_path, "a", newline="") as fh:
-            frame.to_csv(fh, header=new, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd = os.open(self.results_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            new = os.fstat(fd).st_size == 0
+            data = frame.to_csv(header=new, index=False, lineterminator="\n").encode()
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 # --------------------------------------------------------------------------------------
@@ -732,9 +836,12 @@ def run_benchmark(
         ``LocalCluster`` with ``n_jobs`` single-threaded workers.
     cache_dir : str or os.PathLike, default=None
         Feature cache folder; defaults to ``out/cache`` (no disk cache without ``out``).
+        Never inside ``root``.
     out : str or os.PathLike, default=None
         Output folder: ``results.csv``, ``summary.md``, ``plots/``, ``scores/``,
-        ``maps/``, ``errors/``, ``benchmark.log``. None writes nothing.
+        ``maps/``, ``errors/``, ``benchmark.log``. None writes nothing. Never
+        inside ``root`` (nor inside a category folder that is a symbolic link
+        elsewhere): a ``ValueError`` says so.
     random_state : int, default=0
         Seed passed to every registry factory that accepts one.
     verbose : bool, default=False
@@ -768,9 +875,11 @@ def run_benchmark(
         )
     root = _resolve_root(root)
     category_list = _resolve_categories(root, categories)
-    outputs = _Outputs(out)
+    outputs = _Outputs(out, root)
     if cache_dir is None and outputs.out is not None:
         cache_dir = os.path.join(outputs.out, "cache")
+    if cache_dir is not None:
+        cache_dir = check_outside_dataset(cache_dir, root, what="cache_dir")
     cache = FeatureCache(cache_dir)
     previous = outputs.previous()
     finished = {

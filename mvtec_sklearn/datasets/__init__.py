@@ -1,7 +1,14 @@
 """Reading MVTec AD, the torch Dataset, the cache and the synthetic generator."""
 
 from ._cache import CACHE_VERSION, DatasetCache, load_cache, save_cache
-from ._io import check_image_input, is_path_sequence, load_images, read_image, read_mask
+from ._io import (
+    check_image_input,
+    is_path_sequence,
+    load_images,
+    read_image,
+    read_image_size,
+    read_mask,
+)
 from ._mvtec import (
     CATEGORIES,
     CATEGORY_GROUPS,
@@ -32,6 +39,7 @@ __all__ = [
     "load_mvtec",
     "make_mvtec_like",
     "read_image",
+    "read_image_size",
     "read_mask",
     "save_cache",
     "synthetic_defect_types",

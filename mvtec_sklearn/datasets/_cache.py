@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import warnings
+import zipfile
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
+
+from mvtec_sklearn.utils import atomic_write, check_outside_dataset, remove_stale_temporaries
 
 from ._io import _size_pair, load_images
 from ._mvtec import load_masks
@@ -94,17 +97,8 @@ def save_cache(
                     ["" if miss else str(v) for v, miss in zip(values, missing)], dtype=str
                 )
                 arrays[_FRAME_PREFIX + col + "__isnone"] = np.asarray(missing, dtype=bool)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]  # no key is "allow_pickle"
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # no key is "allow_pickle"
     return path
 
 
@@ -145,7 +139,7 @@ def load_cache(path: str | os.PathLike[str], key: str | None = None) -> Bunch:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"Cannot read cache file {path!r}: {exc}") from exc
     if "images" not in arrays or str(arrays.get("version", "")) != CACHE_VERSION:
         raise ValueError(
@@ -188,7 +182,14 @@ class DatasetCache:
     Parameters
     ----------
     cache_dir : str or os.PathLike
-        Folder for the cache files; never inside the dataset folder.
+        Folder for the cache files; never inside the dataset folder (nor
+        inside a category folder that is a symbolic link elsewhere).
+
+    Notes
+    -----
+    A cache file that is damaged (truncated, not an archive) or stores
+    another key is reported with a warning that names it, and rebuilt.
+    Temporaries left by killed writers are removed.
 
     Examples
     --------
@@ -278,23 +279,21 @@ class DatasetCache:
             :func:`load_images` returns for ``data.paths``), ``masks`` bool
             (n, H, W), ``target``, ``paths``, ``mask_paths``, ``defect_type``,
             ``frame``, ``category``, ``split``, ``cache_path`` and
-            ``from_cache`` (whether the file existed).
+            ``from_cache`` (whether the data were read from the cache file).
         """
-        root = data.get("root")
-        if root is not None:
-            cache_abs = os.path.join(os.path.realpath(self.cache_dir), "")
-            if cache_abs.startswith(os.path.join(os.path.realpath(root), "")):
-                raise ValueError(
-                    f"cache_dir {self.cache_dir!r} lies inside the dataset folder {root!r}; "
-                    "the dataset folder is never written to."
-                )
+        check_outside_dataset(self.cache_dir, data.get("root"), what="cache_dir")
+        remove_stale_temporaries(self.cache_dir)
         key = self.key(data, image_size, channels)
         path = self.path(data, image_size, channels)
         from_cache = os.path.isfile(path)
         if from_cache:
-            stored = load_cache(path, key=key)
-            images, masks = stored.images, stored.masks
-        else:
+            try:
+                stored = load_cache(path, key=key)
+                images, masks = stored.images, stored.masks
+            except ValueError as exc:  # damaged or stale: say so and rebuild it
+                warnings.warn(f"{exc} Rebuilding it.", UserWarning, stacklevel=2)
+                from_cache = False
+        if not from_cache:
             images = load_images(data["paths"], size=image_size, channels=channels)
             masks = load_masks(data["mask_paths"], size=images.shape[1:3])
             save_cache(path, images, masks, frame=data["frame"], key=key)

@@ -19,9 +19,19 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-__all__ = ["read_image", "read_mask", "load_images", "is_path_sequence", "check_image_input"]
+__all__ = [
+    "read_image",
+    "read_image_size",
+    "read_mask",
+    "load_images",
+    "is_path_sequence",
+    "check_image_input",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+# PIL modes with more than 8 bits per pixel (16-bit PNG/TIFF, 32-bit integer and float TIFF).
+_DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -111,7 +121,7 @@ def read_image(
     try:
         with Image.open(path) as img:
             img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            if img.mode in _DEEP_MODES:
                 arr = _to_uint8(np.asarray(img))
                 img = Image.fromarray(arr, mode="L")
             elif img.mode in ("RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "1", "RGBX"):
@@ -137,7 +147,9 @@ def read_mask(
 ) -> NDArray[np.bool_]:
     """Decode a ground-truth mask file into a bool array (white = defect).
 
-    Uses :func:`read_image` and binarises with ``> 0``. When resizing, each
+    Uses :func:`read_image` and binarises with ``> 0``; 16- and 32-bit files
+    are binarised on their raw values, so a mask stored as 0/1 in 16 bits
+    keeps its defect pixels. When resizing, each
     output pixel averages the source pixels it covers (box filter), so a
     resized pixel is a defect pixel when any defect pixel falls inside it:
     thin scratches survive downsampling instead of vanishing.
@@ -163,7 +175,68 @@ def read_mask(
     >>> int(read_mask(path).sum())
     4
     """
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        try:
+            with Image.open(path) as img:
+                deep = img.mode in _DEEP_MODES
+                if deep:
+                    img.load()
+                    raw = np.asarray(img)
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise ValueError(f"Cannot decode mask file {path!r}: {exc}") from exc
+        if deep:
+            # Binarise the raw 16/32-bit values: scaling to 8 bits first would turn
+            # small non-zero values (a 0/1 mask) into 0.
+            mask = (raw.reshape(raw.shape[:2]) > 0).astype(np.uint8) * 255
+            if size is not None:
+                h, w = _size_pair(size)
+                if mask.shape != (h, w):
+                    mask = np.asarray(
+                        Image.fromarray(mask).resize((w, h), Image.Resampling.BOX)
+                    )
+            return mask > 0
     return read_image(path, size=size, mode="L", resample="box") > 0
+
+
+def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """The ``(height, width)`` of an image file, from its header (no decoding).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Image file.
+
+    Returns
+    -------
+    (int, int)
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is not a readable image; the message names it.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from PIL import Image
+    >>> from mvtec_sklearn.datasets import read_image_size
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.png")
+    >>> Image.fromarray(np.zeros((8, 6), np.uint8)).save(path)
+    >>> read_image_size(path)
+    (8, 6)
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Image file not found: {path!r}")
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"Cannot decode image file {path!r}: {exc}") from exc
+    return int(height), int(width)
 
 
 def is_path_sequence(X: object) -> TypeGuard[Iterable[str | os.PathLike[str]]]:
@@ -215,7 +288,8 @@ def check_image_input(
     FileNotFoundError
         A path that does not exist.
     ValueError
-        Empty input, wrong number of dimensions or channels, or a non-numeric array.
+        Empty input, wrong number of dimensions or channels (including an
+        unbatched (H, W, 3) image), or a non-numeric array.
 
     Examples
     --------
@@ -243,6 +317,7 @@ def check_image_input(
         or arr.ndim not in (3, 4)
         or arr.size == 0
         or (arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4))
+        or (arr.ndim == 3 and arr.shape[-1] in (3, 4))  # one (H, W, C) image, no batch axis
     ):
         load_images(X)  # raises a ValueError that names the problem
     return None, arr
@@ -263,7 +338,9 @@ def load_images(
     Parameters
     ----------
     X : sequence of str / os.PathLike, or ndarray
-        Images.
+        Images. A 3-D array is a batch of grayscale images (n, H, W), so
+        its last axis must be longer than 4: an array of shape (H, W, 3) is
+        refused as an unbatched colour image.
     size : int or (int, int) or None, default=None
         Resize every image to ``(H, W)`` (bilinear). Required when paths of
         different sizes are mixed.
@@ -281,7 +358,8 @@ def load_images(
     Raises
     ------
     ValueError
-        Empty input, wrong number of dimensions, values out of range, or
+        Empty input, wrong number of dimensions, a single ``(H, W, 3)`` or
+        ``(H, W, 4)`` image without its batch axis, values out of range, or
         images of different sizes without ``size``.
     FileNotFoundError
         A path that does not exist.
@@ -299,18 +377,27 @@ def load_images(
         size = _size_pair(size)
     if is_path_sequence(X):
         mode = {"keep": "keep", 1: "L", 3: "RGB"}[channels]
-        imgs = [read_image(p, mode=mode) for p in X]
-        if channels == "keep" and len({im.ndim for im in imgs}) > 1:
-            imgs = [np.repeat(im[..., None], 3, axis=2) if im.ndim == 2 else im for im in imgs]
-        if size is None and len({im.shape for im in imgs}) > 1:
-            raise ValueError(
-                f"Images have different sizes {sorted({im.shape for im in imgs})}; "
-                "pass size= to resize them."
-            )
-        # Resize exactly as arrays are resized, so that paths and arrays agree.
-        return np.concatenate(
-            [load_images(im[None], size=size, channels=channels, dtype=dtype) for im in imgs]
-        )
+        # One file at a time: decoded, converted and resized before the next one is
+        # read, so memory follows the output size, not the files' native size.
+        # Resized exactly as arrays are resized, so that paths and arrays agree.
+        converted, first = [], None
+        for p in X:
+            image = read_image(p, mode=mode)
+            if size is None:
+                if first is None:
+                    first = (image.shape[:2], os.fspath(p))
+                elif image.shape[:2] != first[0]:
+                    raise ValueError(
+                        f"Images have different sizes: {first[0]} ({first[1]!r}) and "
+                        f"{image.shape[:2]} ({os.fspath(p)!r}); pass size= to resize them."
+                    )
+            converted.append(_convert_image(image.reshape(*image.shape[:2], -1), size,
+                                            channels, dtype))
+            del image
+        if channels == "keep" and len({im.shape[-1] for im in converted}) > 1:
+            converted = [np.repeat(im, 3, axis=-1) if im.shape[-1] == 1 else im
+                         for im in converted]
+        return np.stack(converted)
 
     if isinstance(X, (str, os.PathLike)):
         raise ValueError(
@@ -330,6 +417,12 @@ def load_images(
         )
     if arr.size == 0 or arr.shape[0] == 0:
         raise ValueError(f"Found an empty image array of shape {arr.shape}.")
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        raise ValueError(
+            f"Got an array of shape {arr.shape}: this reads as a single (H, W, C) image, "
+            "not a batch. Pass images as (n, H, W, C), e.g. X[np.newaxis] for one colour "
+            "image; (n, H, W) grayscale batches must be more than 4 pixels wide."
+        )
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4:
@@ -342,40 +435,70 @@ def load_images(
         raise ValueError(
             f"Expected 1, 3 or 4 channels in the last axis, got shape {arr.shape}."
         )
-    # Integer images are scaled by a scalar of the output type, so dtype must be callable here.
-    if arr.dtype == np.uint8:
-        out = arr.astype(dtype) / cast("Callable[[float], Any]", dtype)(255.0)
-    elif arr.dtype.kind in "iu":
+    if arr.dtype.kind in "iu" and arr.dtype != np.uint8:
         if arr.min() < 0 or arr.max() > 255:
             raise ValueError("Integer images must be in 0-255.")
-        out = arr.astype(dtype) / cast("Callable[[float], Any]", dtype)(255.0)
-    elif arr.dtype.kind == "f" or arr.dtype == bool:
-        out = arr.astype(dtype, copy=True)
-        if not np.all(np.isfinite(out)):
-            raise ValueError("Images contain NaN or infinite values.")
-        if out.min() < 0.0 or out.max() > 1.0:
-            raise ValueError(
-                "Float images must be in [0, 1] (uint8 images in 0-255); got values in "
-                f"[{float(out.min()):.3g}, {float(out.max()):.3g}]."
-            )
-    else:
+    elif arr.dtype.kind not in "iuf" and arr.dtype != bool:
         raise ValueError(f"Unsupported image dtype {arr.dtype}.")
-    if out.shape[-1] == 4:
-        out = out[..., :3]
-    if channels == 3 and out.shape[-1] == 1:
-        out = np.repeat(out, 3, axis=-1)
-    elif channels == 1 and out.shape[-1] == 3:
-        out = (out @ np.asarray([0.299, 0.587, 0.114], dtype=out.dtype))[..., None]
-    if size is not None and out.shape[1:3] != size:
-        out = _resize_batch(out, size).astype(dtype, copy=False)
+    # Image by image, so that memory follows the output (not a float copy of the input).
+    first_out = _convert_image(arr[0], size, channels, dtype)
+    out = np.empty((len(arr), *first_out.shape), dtype=first_out.dtype)
+    out[0] = first_out
+    for i in range(1, len(arr)):
+        out[i] = _convert_image(arr[i], size, channels, dtype)
     return out
 
 
-def _resize_batch(images: np.ndarray, size) -> np.ndarray:
-    """Bilinear resize of a float (n, H, W, C) batch (antialiased, like PIL)."""
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _convert_image(image, size, channels, dtype) -> np.ndarray:
+    """One validated (H, W, C) image -> float (h, w, c) in [0, 1], converted and resized.
+
+    Conversion to float and resizing go channel by channel, so that the
+    largest temporary is one float plane of the input image.
+    """
+    # Integer images are scaled by a scalar of the output type, so dtype must be callable here.
+    scale = cast("Callable[[float], Any]", dtype)(255.0)
+
+    def plane(c):
+        raw = image[..., c]
+        if raw.dtype.kind in "iu":
+            return raw.astype(dtype) / scale
+        values = raw.astype(dtype, copy=True)
+        if not np.all(np.isfinite(values)):
+            raise ValueError("Images contain NaN or infinite values.")
+        if values.size and (values.min() < 0.0 or values.max() > 1.0):
+            raise ValueError(
+                "Float images must be in [0, 1] (uint8 images in 0-255); got values in "
+                f"[{float(values.min()):.3g}, {float(values.max()):.3g}]."
+            )
+        return values
+
+    n_in = min(image.shape[-1], 3)  # alpha is dropped
+    gray = None
+    if channels == 1 and n_in == 3:
+        luma = np.asarray(_LUMA, dtype=np.dtype(dtype))
+        gray = np.stack([plane(0), plane(1), plane(2)], axis=-1) @ luma
+    n_src = 1 if gray is not None else n_in
+    n_out = 3 if channels == 3 else n_src
+    h, w = image.shape[:2] if size is None else size
+    out = np.empty((h, w, n_out), dtype=np.dtype(dtype))
+    for c in range(n_src):
+        values = gray if gray is not None else plane(c)
+        if (h, w) != values.shape:
+            values = _resize_plane(values, (h, w))
+        out[..., c] = values
+    if n_out > n_src:  # grayscale to RGB
+        out[..., 1:] = out[..., :1]
+    return out
+
+
+def _resize_plane(plane: np.ndarray, size) -> np.ndarray:
+    """Bilinear resize of one float (H, W) plane (antialiased, like PIL), in float32."""
     import torch
     import torch.nn.functional as F
 
-    t = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
-    t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)
-    return t.clamp_(0.0, 1.0).permute(0, 2, 3, 1).numpy()
+    t = torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float32))[None, None]
+    t = F.interpolate(t, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+    return t.clamp_(0.0, 1.0)[0, 0].numpy()

@@ -85,6 +85,13 @@ def _image_files(folder):
     return sorted(name for name in os.listdir(folder) if _is_image_file(folder, name))
 
 
+def _id_parts(names):
+    """The ``image_id`` part of each file name: its stem, or the whole name when the
+    stem is shared in the folder (``000.png`` and ``000.jpg``)."""
+    stems = [os.path.splitext(name)[0] for name in names]
+    return [name if stems.count(stem) > 1 else stem for name, stem in zip(names, stems)]
+
+
 def _subfolders(folder):
     return sorted(
         name
@@ -167,12 +174,11 @@ def _rows_train(cat_dir, category, validate):
     if not names:
         raise ValueError(f"Training folder {folder!r} contains no images.")
     rows = []
-    for name in names:
+    for name, part in zip(names, _id_parts(names)):
         path = os.path.join(folder, name)
         if validate:
             _header_size(path, True)
-        stem = os.path.splitext(name)[0]
-        rows.append((category, "train", _GOOD, 0, f"{category}/train/{_GOOD}/{stem}", path, None))
+        rows.append((category, "train", _GOOD, 0, f"{category}/train/{_GOOD}/{part}", path, None))
     return rows
 
 
@@ -187,7 +193,8 @@ def _rows_test(cat_dir, category, validate):
     for defect in defect_types:
         folder = os.path.join(test_dir, defect)
         gt_dir = os.path.join(cat_dir, "ground_truth", defect)
-        for name in _image_files(folder):
+        names = _image_files(folder)
+        for name, part in zip(names, _id_parts(names)):
             path = os.path.join(folder, name)
             stem = os.path.splitext(name)[0]
             mask_path = None
@@ -214,7 +221,7 @@ def _rows_test(cat_dir, category, validate):
                     "test",
                     defect,
                     label,
-                    f"{category}/test/{defect}/{stem}",
+                    f"{category}/test/{defect}/{part}",
                     path,
                     mask_path,
                 )
@@ -267,7 +274,9 @@ def load_mvtec(
         - ``frame``: DataFrame with one row per image and columns
           ``category, split, defect_type, label, image_id, path, mask_path``;
           ``image_id`` is ``"<category>/<split>/<defect_type>/<stem>"``, unique
-          (file numbers restart in every folder).
+          (file numbers restart in every folder; where two files of a folder
+          share a stem, e.g. ``000.png`` and ``000.jpg``, their whole file
+          names are used instead of the stem).
 
     Raises
     ------

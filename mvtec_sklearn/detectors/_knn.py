@@ -264,9 +264,18 @@ class KNNDetector(BaseDetector):
         import torch
 
         device = resolve_device(self.device)
+        # Squared norms of large features (about 1e19 in float32) overflow to inf and
+        # inf - inf gives NaN distances; such inputs are scaled down first and the
+        # distances scaled back in float64.
+        scale = max(float(np.abs(self.fit_X_).max(initial=0.0)), float(np.abs(X).max(initial=0.0)))
+        safe = float(np.sqrt(np.finfo(self.fit_X_.dtype).max / (4.0 * max(1, X.shape[1]))))
+        scale = scale if scale > safe else 1.0
         with torch.inference_mode():
             train = torch.from_numpy(self.fit_X_).to(device)
             query = train if exclude_self else torch.from_numpy(np.require(X, requirements=["C", "W"])).to(device)
+            if scale != 1.0:
+                train = train / scale
+                query = train if exclude_self else query / scale
             dist = _knn_distances(
                 query, train, self.n_neighbors_, self.metric, self.batch_size, exclude_self=exclude_self
             )
@@ -276,4 +285,7 @@ class KNNDetector(BaseDetector):
                 agg = dist[:, -1]
             else:
                 agg = torch.quantile(dist, 0.5, dim=1)
-            return agg.cpu().numpy().astype(np.float64)
+            agg = agg.cpu().numpy().astype(np.float64)
+        if self.metric != "cosine":
+            agg *= scale**2 if self.metric == "sqeuclidean" else scale
+        return agg

@@ -222,8 +222,8 @@ class PaDiMDetector(BasePatchDetector):
 
         featurizer = feats = channels = None
         with torch.inference_mode():
-            for start, images in _image_batches(source, self.batch_size, self.verbose,
-                                                "PaDiM fit"):
+            for start, images, _ in _image_batches(source, self.batch_size, self._network_size,
+                                                   self.verbose, "PaDiM fit"):
                 if featurizer is None:
                     featurizer = _make_featurizer(self, feat_seed).fit(images)
                     c_all, h, w = featurizer.feature_map_shape_
@@ -307,10 +307,12 @@ class PaDiMDetector(BasePatchDetector):
         index = torch.from_numpy(self.channels_).to(self.featurizer_.device_)
         scores, maps = [], []
         with torch.inference_mode():
-            for _, images in _image_batches(source, self.batch_size, self.verbose, "PaDiM"):
+            for _, images, input_size in _image_batches(source, self.batch_size,
+                                                        self._network_size, self.verbose,
+                                                        "PaDiM"):
                 batch = self.featurizer_.patch_features(images, return_tensor=True)
                 batch = batch.index_select(1, index).flatten(2)
-                score, at_input = self._maps_from_features(batch, images.shape[1:3])
+                score, at_input = self._maps_from_features(batch, input_size)
                 scores.append(score.cpu())
                 if with_maps:
                     maps.append(at_input.cpu())

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sklearn.utils._param_validation import Interval
 
-from mvtec_sklearn.datasets import check_image_input, load_images
+from mvtec_sklearn.datasets import check_image_input, load_images, read_image_size
 from mvtec_sklearn.utils import progress
 
 from ._base import BaseDetector
@@ -23,20 +23,34 @@ if TYPE_CHECKING:
 __all__ = ["BasePatchDetector"]
 
 
-def _image_batches(source, batch_size, verbose=False, desc=None):
-    """Yield ``(start, images)`` with float32 (b, H, W, 3) batches at input resolution."""
+def _native_sizes(source):
+    """The ``(H, W)`` of every image: array shape, or file headers (nothing decoded)."""
+    if isinstance(source, list):
+        return [read_image_size(p) for p in source]
+    return [tuple(int(s) for s in source.shape[1:3])] * len(source)
+
+
+def _image_batches(source, batch_size, size, verbose=False, desc=None):
+    """Yield ``(start, images, input_size)``: float32 (b, *size, 3) batches.
+
+    Images are resized to ``size`` (the network's input) while they are
+    decoded, one at a time, so memory follows ``size`` and ``batch_size``, not
+    the images' native resolution; ``input_size`` is that native ``(H, W)``,
+    the same for every image.
+    """
     n = len(source)
     shape = None
     starts = range(0, n, batch_size)
     for start in progress(starts, verbose=verbose, total=len(starts), desc=desc):
-        images = load_images(source[start:start + batch_size], channels=3)
-        if shape is None:
-            shape = images.shape[1:3]
-        elif images.shape[1:3] != shape:
-            raise ValueError(
-                f"All images must have the same size; found {shape} and {images.shape[1:3]}."
-            )
-        yield start, images
+        part = source[start:start + batch_size]
+        for input_size in _native_sizes(part):
+            if shape is None:
+                shape = input_size
+            elif input_size != shape:
+                raise ValueError(
+                    f"All images must have the same size; found {shape} and {input_size}."
+                )
+        yield start, load_images(part, size=size, channels=3), shape
 
 
 def _postprocess_maps(patch_maps, network_size, input_size, sigma):

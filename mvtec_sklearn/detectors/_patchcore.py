@@ -278,8 +278,8 @@ class PatchCoreDetector(BasePatchDetector):
         featurizer = None
         candidates = None
         with torch.inference_mode():
-            for start, images in _image_batches(source, self.batch_size, self.verbose,
-                                                "PatchCore fit"):
+            for start, images, _ in _image_batches(source, self.batch_size, self._network_size,
+                                                   self.verbose, "PatchCore fit"):
                 if featurizer is None:
                     featurizer = _make_featurizer(self, feat_seed).fit(images)
                     c, h, w = featurizer.feature_map_shape_
@@ -361,7 +361,9 @@ class PatchCoreDetector(BasePatchDetector):
                    _pooling_matrix(layer_channels, self._pool_dim).to(bank.device))
         scores, maps = [], []
         with torch.inference_mode():
-            for _, images in _image_batches(source, self.batch_size, self.verbose, "PatchCore"):
+            for _, images, input_size in _image_batches(source, self.batch_size,
+                                                        self._network_size, self.verbose,
+                                                        "PatchCore"):
                 feats = self.featurizer_.patch_features(images, return_tensor=True)
                 queries = _patch_embeddings(
                     feats, pooling,
@@ -374,7 +376,7 @@ class PatchCoreDetector(BasePatchDetector):
                 scores.append(self._reweight(queries[rows], s_star, idx[rows, 0], bank).cpu())
                 if with_maps:
                     _, at_input = _postprocess_maps(patch.view(-1, h, w), self._network_size,
-                                                    images.shape[1:3], self.smoothing_sigma)
+                                                    input_size, self.smoothing_sigma)
                     maps.append(at_input.cpu())
         scores = torch.cat(scores).double().numpy()
         return scores, (torch.cat(maps).numpy() if with_maps else None)

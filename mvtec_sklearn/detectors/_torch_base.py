@@ -28,7 +28,7 @@ from sklearn.base import _fit_context, clone
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..datasets import load_images
+from ..datasets import check_image_input, load_images, read_image_size
 from ..utils import progress, resolve_device, seed_from_random_state
 from ._base import BaseDetector
 from ._nn._functional import augment_images, gaussian_blur
@@ -375,9 +375,6 @@ class ImageInputMixin:
             )
         return images
 
-    def _load_native_images(self, X) -> np.ndarray:
-        return load_images(X, channels=self.n_channels_)
-
     @staticmethod
     def _to_tensor(images: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
@@ -462,9 +459,6 @@ class FeatureMapInputMixin:
         maps = np.asarray(self.featurizer_.patch_features(X), dtype=np.float32)
         return self._standardise(maps)
 
-    def _load_native_images(self, X) -> np.ndarray:
-        return load_images(X)
-
     def _map_size(self):
         return self.map_shape_
 
@@ -508,8 +502,7 @@ class AnomalyMapMixin:
     if TYPE_CHECKING:  # provided by the detector, its input mixin and BaseTorchDetector
         score_mode: str
         quantile: float
-
-        def _load_native_images(self, X) -> np.ndarray: ...
+        batch_size: int
 
         def _predict_data(self, X): ...
 
@@ -533,11 +526,47 @@ class AnomalyMapMixin:
         maps = self._smoothed_maps(module, batch)
         return _reduce_maps(maps, self._map_reduction(), self.quantile)
 
-    def _maps_at_input(self, maps, images):
-        out = F.interpolate(
-            maps[:, None].float(), size=images.shape[1:3], mode="bilinear", align_corners=False
+    def _maps_at_input(self, maps, size):
+        out = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)
+        return out[:, 0].numpy()
+
+    def _maps_by_batch(self, X, with_scores):
+        """Maps at the input resolution (and scores), ``batch_size`` images at a time.
+
+        Only the images' sizes are read up front (file headers or the array
+        shape); each batch is decoded at the working size, run and turned into
+        maps written into the output, so memory follows the batch, not the
+        input's native resolution.
+        """
+        check_is_fitted(self, "module_")
+        paths, array = check_image_input(X)
+        source = paths if paths is not None else array
+        sizes = (
+            {read_image_size(p) for p in paths}
+            if paths is not None
+            else {tuple(int(s) for s in array.shape[1:3])}
         )
-        return out[:, 0].numpy().astype(np.float32)
+        if len(sizes) > 1:
+            raise ValueError(
+                f"Images have different sizes {sorted(sizes)}; anomaly maps need images of "
+                "one size."
+            )
+        size = sizes.pop()
+        maps_out = np.empty((len(source), *size), dtype=np.float32)
+        scores = np.empty(len(source), dtype=np.float64)
+        reduction = self._map_reduction()
+        for start in range(0, len(source), self.batch_size):
+            data = self._predict_data(source[start : start + self.batch_size])
+            maps = self._run(data, self._smoothed_maps)
+            stop = start + len(maps)
+            maps_out[start:stop] = self._maps_at_input(maps, size)
+            if not with_scores:
+                continue
+            if reduction is None:
+                scores[start:stop] = self._anomaly_scores(data)
+            else:
+                scores[start:stop] = _reduce_maps(maps, reduction, self.quantile).numpy()
+        return scores, maps_out
 
     def anomaly_map(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Per-pixel anomaly scores at the resolution of the input images.
@@ -552,10 +581,7 @@ class AnomalyMapMixin:
         ndarray of float32, shape (n, H, W)
             Higher = more anomalous.
         """
-        check_is_fitted(self, "module_")
-        images = self._load_native_images(X)
-        maps = self._run(self._predict_data(images), self._smoothed_maps)
-        return self._maps_at_input(maps, images)
+        return self._maps_by_batch(X, with_scores=False)[1]
 
     def score_samples_and_anomaly_map(
         self, X: Sequence[str | os.PathLike[str]] | ArrayLike
@@ -579,13 +605,5 @@ class AnomalyMapMixin:
         maps : ndarray of float32, shape (n, H, W)
             As :meth:`anomaly_map`: higher is more anomalous.
         """
-        check_is_fitted(self, "module_")
-        images = self._load_native_images(X)
-        data = self._predict_data(images)
-        maps = self._run(data, self._smoothed_maps)
-        reduction = self._map_reduction()
-        if reduction is None:
-            scores = self._anomaly_scores(data)
-        else:
-            scores = _reduce_maps(maps, reduction, self.quantile).numpy().astype(np.float64)
-        return -scores, self._maps_at_input(maps, images)
+        scores, maps = self._maps_by_batch(X, with_scores=True)
+        return -scores, maps

@@ -262,11 +262,6 @@ class TransformerDetector(
             return FeatureMapInputMixin._predict_data(self, X)
         return ImageInputMixin._predict_data(self, X)
 
-    def _load_native_images(self, X):
-        if self.tokens == "features":
-            return FeatureMapInputMixin._load_native_images(self, X)
-        return ImageInputMixin._load_native_images(self, X)
-
     def _map_size(self):
         return self.map_shape_ if self.tokens == "features" else self.image_shape_
 

@@ -119,3 +119,22 @@ def read_log(path):
         return []
     with open(path) as fh:
         return fh.read().split()[1::2]
+
+
+class SleepingFit(OutlierMixin, BaseEstimator):
+    """Writes ``<folder>/worker-<pid>`` when ``fit`` starts, then sleeps ``seconds``."""
+
+    def __init__(self, folder=None, seconds=120.0):
+        self.folder = folder
+        self.seconds = seconds
+
+    def fit(self, X, y=None):
+        import time
+
+        with open(os.path.join(self.folder, f"worker-{os.getpid()}"), "w"):
+            pass
+        time.sleep(self.seconds)
+        return self
+
+    def score_samples(self, X):
+        return np.zeros(len(X))
