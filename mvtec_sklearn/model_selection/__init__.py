@@ -1,4 +1,4 @@
-"""Cross-validation that trains on normal samples only.
+"""Cross-validation that trains on normal samples only; calibrated decision thresholds.
 
 Importing this subpackage also imports :mod:`mvtec_sklearn.metrics`, which
 registers the scorer names ``"image_auroc"``, ``"aupr"`` and ``"f1_max"`` with
@@ -8,5 +8,6 @@ cv=NormalOnlyKFold(3))`` works whichever of the two is imported.
 
 from .. import metrics  # noqa: F401  (registers the scorer names, see above)
 from ._split import NormalOnlyKFold, normal_only_train_test_split
+from ._threshold import CalibratedThresholdDetector
 
-__all__ = ["NormalOnlyKFold", "normal_only_train_test_split"]
+__all__ = ["CalibratedThresholdDetector", "NormalOnlyKFold", "normal_only_train_test_split"]
