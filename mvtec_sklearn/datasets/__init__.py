@@ -1,7 +1,14 @@
 """Reading MVTec AD, the torch Dataset, the cache and the synthetic generator."""
 
 from ._cache import CACHE_VERSION, DatasetCache, load_cache, save_cache
-from ._io import check_image_input, is_path_sequence, load_images, read_image, read_mask
+from ._io import (
+    IMAGE_EXTENSIONS,
+    check_image_input,
+    is_path_sequence,
+    load_images,
+    read_image,
+    read_mask,
+)
 from ._mvtec import (
     CATEGORIES,
     CATEGORY_GROUPS,
@@ -19,6 +26,7 @@ __all__ = [
     "CATEGORY_GROUPS",
     "DatasetCache",
     "GENERATOR_VERSION",
+    "IMAGE_EXTENSIONS",
     "MVTecDataset",
     "OBJECT_CATEGORIES",
     "TEXTURE_CATEGORIES",

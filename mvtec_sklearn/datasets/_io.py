@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["read_image", "read_mask", "load_images", "is_path_sequence", "check_image_input"]
 
+#: File name endings (lower case) of the image files the readers list and decode.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
