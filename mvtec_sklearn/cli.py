@@ -6,6 +6,9 @@ Sub-commands
 ``models``     list the model registry
 ``summary``    the dataset exploration report (tables, plots, report.md)
 ``generate``   write the synthetic MVTec-format dataset to a folder
+``fit``        train a model on good images, calibrate its thresholds, save it
+``predict``    score images with a saved or exported model: scores.csv, overlays, masks
+``export``     export a saved model to TorchScript or ONNX
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import TYPE_CHECKING
+
+from mvtec_sklearn._cli_deploy import DEPLOY_COMMANDS, add_deploy_parsers, run_deploy_command
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,12 +63,16 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--categories", nargs="+", default=None)
     gen.add_argument("--image-size", type=int, default=None)
     gen.add_argument("--random-state", type=int, default=0)
+
+    add_deploy_parsers(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mvtec-sklearn`` console script."""
     args = _build_parser().parse_args(argv)
+    if args.command in DEPLOY_COMMANDS:
+        return run_deploy_command(args)
     if args.command == "benchmark":
         import os
 
