@@ -48,6 +48,12 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--image-size", type=int, default=None, help="side length images are resized to")
     bench.add_argument("--cache-dir", default=None, help="feature cache folder (default: OUT/cache)")
     bench.add_argument("--random-state", type=int, default=0)
+    bench.add_argument("--seeds", type=int, default=1,
+                       help="runs of every stochastic model, seeds random-state, +1, ...; "
+                       "the report gives mean ± std (default: %(default)s)")
+    bench.add_argument("--n-bootstrap", type=int, default=200,
+                       help="bootstrap resamples of the confidence intervals and paired tests "
+                       "(0: none; default: %(default)s)")
 
     models = sub.add_parser("models", help="list the model registry")
     models.add_argument("--default", action="store_true", help="only the representative set run by default")
@@ -92,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 image_size=args.image_size,
                 cache_dir=args.cache_dir,
                 random_state=args.random_state,
+                seeds=args.seeds,
+                n_bootstrap=args.n_bootstrap,
                 verbose=True,
             )
         except KeyboardInterrupt:  # run_benchmark has said where the finished jobs are
