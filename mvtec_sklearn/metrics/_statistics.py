@@ -132,11 +132,11 @@ def bootstrap_ci(
     >>> bool(ci.low < ci.estimate < ci.high)
     True
     """
-    labels, arrays = _check_arrays(y_true, arrays)
+    labels, data = _check_arrays(y_true, arrays)
     rng = check_random_state(random_state)
-    estimate = float(metric(labels, *arrays))
+    estimate = float(metric(labels, *data))
     values = np.array([
-        metric(labels[idx], *(a[idx] for a in arrays))
+        metric(labels[idx], *(a[idx] for a in data))
         for idx in _stratified_indices(labels, n_resamples, rng)
     ], dtype=np.float64)
     alpha = (1.0 - confidence_level) / 2.0

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, _fit_context, clone
+from sklearn.utils import metadata_routing
 from sklearn.metrics import roc_curve
 from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
@@ -192,6 +193,9 @@ class CalibratedThresholdDetector(MetaEstimatorMixin, OutlierMixin, BaseEstimato
     [0, 1]
     """
 
+    # masks are a fit argument of this estimator, not metadata routed to others
+    __metadata_request__fit = {"masks": metadata_routing.UNUSED}
+
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "score_samples"])],
         "method": [StrOptions({"fpr", "f1", "youden"})],
@@ -288,7 +292,7 @@ class CalibratedThresholdDetector(MetaEstimatorMixin, OutlierMixin, BaseEstimato
         """
         X = _as_indexable(X)
         n = _num_samples(X)
-        labels, normal, masks = self._check_fit_inputs(n, y, masks)
+        labels, normal, truth_masks = self._check_fit_inputs(n, y, masks)
         train, held_out = train_test_split(normal, test_size=self.calibration_fraction,
                                            random_state=self.random_state)
         calib = np.sort(np.concatenate([held_out, np.flatnonzero(labels == 1)]))
@@ -320,7 +324,7 @@ class CalibratedThresholdDetector(MetaEstimatorMixin, OutlierMixin, BaseEstimato
                 best = f1_max(fake_masks.ravel(), fake_maps.ravel())[1]
                 self.pixel_threshold_ = _below(best, fake_maps.ravel())
             else:
-                truth = masks[calib]
+                truth = np.asarray(truth_masks)[calib]
                 if truth.shape != maps.shape:
                     raise ValueError(
                         f"masks have shape {truth.shape[1:]} per image but the anomaly maps "
