@@ -786,7 +786,7 @@ def run_benchmark(
     Returns
     -------
     results : DataFrame
-        One row per (category, model) with columns :data:`RESULT_COLUMNS`:
+        One row per (category, model, seed) with columns :data:`RESULT_COLUMNS`:
         metrics (NaN when not applicable), ``fit_seconds`` / ``predict_seconds`` /
         ``map_seconds`` of the detector (``map_seconds`` is the extra time of the
         anomaly maps: 0 for detectors with ``score_samples_and_anomaly_map``, whose

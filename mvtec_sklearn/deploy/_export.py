@@ -338,6 +338,9 @@ class ExportedDetector:
     estimator does), runs the file (TorchScript with torch, ONNX with
     onnxruntime, on the CPU) and resizes maps back to each input's
     resolution. Use :func:`mvtec_sklearn.deploy.load_model` to make one.
+    When the graph has maps (PatchCore, PaDiM), it also has
+    ``anomaly_map(X)`` and ``score_samples_and_anomaly_map(X)``, as the
+    estimator.
 
     Parameters
     ----------
