@@ -6,6 +6,9 @@ Sub-commands
 ``models``     list the model registry
 ``summary``    the dataset exploration report (tables, plots, report.md)
 ``generate``   write the synthetic MVTec-format dataset to a folder
+``fit``        train a model on good images, calibrate its thresholds, save it
+``predict``    score images with a saved or exported model: scores.csv, overlays, masks
+``export``     export a saved model to TorchScript or ONNX
 
 Every sub-command names its dataset folder ``--root``. A user error (a missing
 folder, an unknown category or model, a bad option value) is reported in one
@@ -21,6 +24,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from mvtec_sklearn import __version__
+from mvtec_sklearn._cli_deploy import add_deploy_parsers
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -104,6 +108,12 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cache-dir", default=None, metavar="DIR",
                        help="feature cache folder (default: OUT/cache)")
     _add_random_state(bench, "every model")
+    bench.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
+                       help="runs of every stochastic model, seeds random-state, +1, ...; "
+                       "the report gives mean ± std (default: %(default)s)")
+    bench.add_argument("--n-bootstrap", type=_non_negative_int, default=200, metavar="N",
+                       help="bootstrap resamples of the confidence intervals and paired tests "
+                       "(0: none; default: %(default)s)")
 
     models = sub.add_parser("models", help="list the model registry",
                             description="List the benchmark's model registry.")
@@ -137,6 +147,8 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--overwrite", action="store_true",
                      help="replace category folders that already exist under --root")
     _add_random_state(gen, "the generator")
+
+    add_deploy_parsers(sub)
     return parser
 
 
@@ -159,6 +171,8 @@ def _benchmark(args: argparse.Namespace) -> int:
             image_size=args.image_size,
             cache_dir=args.cache_dir,
             random_state=args.random_state,
+            seeds=args.seeds,
+            n_bootstrap=args.n_bootstrap,
             verbose=True,
         )
     except KeyboardInterrupt:  # run_benchmark has said where the finished jobs are

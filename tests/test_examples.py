@@ -26,7 +26,8 @@ def load_example(name):
 
 def test_every_example_is_tested():
     tested = {"grid_search", "explore_dataset", "classical_detectors", "autoencoder_vae",
-              "patchcore_overlays", "full_benchmark", "use_from_another_project"}
+              "patchcore_overlays", "full_benchmark", "use_from_another_project",
+              "deploy_detector"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -88,3 +89,14 @@ def test_example_help(name, capsys):
         load_example(name).main(["--help"])
     assert exit_info.value.code == 0
     assert "--quick" in capsys.readouterr().out
+
+
+def test_deploy_detector(mvtec_root, tmp_path):
+    result = load_example("deploy_detector").main(
+        ["--quick", "--root", mvtec_root, "--out", str(tmp_path)])
+    table = result["scores"]
+    assert len(table) == 10 and (tmp_path / "predictions" / "scores.csv").is_file()
+    assert len(list((tmp_path / "predictions" / "masks").rglob("*.png"))) == 10
+    assert 0 <= result["pixel_f1"] <= 1
+    assert set(result["exported"]) == {"torchscript", "onnx"}
+    assert max(result["max_gap"].values()) <= 1e-4

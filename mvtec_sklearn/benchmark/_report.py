@@ -13,7 +13,7 @@ from mvtec_sklearn.analysis import to_markdown
 from mvtec_sklearn.utils import atomic_write, check_outside_dataset
 
 from ._registry import MODEL_REGISTRY
-from ._runner import N_OVERLAY, _job_stem, load_results, load_scores, slug
+from ._runner import CI_METRICS, N_OVERLAY, _job_stem, load_results, load_scores, slug
 
 __all__ = ["write_report"]
 
@@ -41,6 +41,87 @@ def _metric_table(ok, metric, models):
     return table
 
 
+def _first_seed(ok):
+    """One row per (category, model): the run with the smallest random_state."""
+    if ok.empty:
+        return ok
+    order = pd.to_numeric(ok["random_state"], errors="coerce").fillna(0)
+    return ok.assign(_seed=order).sort_values("_seed", kind="stable").drop_duplicates(
+        ["category", "model"]).drop(columns="_seed").loc[lambda f: f.index.sort_values()]
+
+
+def _ci_table(first, metric, models):
+    """``estimate [low, high]`` per category x model."""
+    low, high = f"{metric}_low", f"{metric}_high"
+    if low not in first or not np.isfinite(pd.to_numeric(first[low], errors="coerce")).any():
+        return None
+    cells = first.assign(cell=[
+        "" if not np.isfinite(v) else
+        (f"{v:.3f}" if not np.isfinite(lo) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]")
+        for v, lo, hi in zip(*(pd.to_numeric(first[c], errors="coerce") for c in (metric, low, high)))
+    ])
+    table = cells.pivot(index="category", columns="model", values="cell")
+    return table.reindex(index=pd.unique(first["category"]),
+                         columns=[m for m in models if m in table.columns]).fillna("")
+
+
+def _seed_table(ok, metric, models):
+    """``mean ± std`` over seeds per category x model, when some model ran with several seeds."""
+    values = ok.assign(**{metric: pd.to_numeric(ok[metric], errors="coerce")})
+    stats = values.groupby(["category", "model"], sort=False)[metric].agg(["mean", "std", "count"])
+    if not (stats["count"] > 1).any():
+        return None
+    cells = ["" if not np.isfinite(m) else f"{m:.3f}" if n < 2 else f"{m:.3f} ± {sd:.3f} (n={n})"
+             for m, sd, n in zip(stats["mean"], stats["std"], stats["count"])]
+    table = pd.Series(cells, index=stats.index).unstack("model")
+    return table.reindex(index=pd.unique(ok["category"]),
+                         columns=[m for m in models if m in table.columns]).fillna("")
+
+
+def _defect_type_table(scores, models):
+    """Image AUROC of every defect type (vs all good test images), category/type x model."""
+    from mvtec_sklearn.metrics import per_defect_type_auroc
+
+    parts = []
+    for (category, model), part in scores.groupby(["category", "model"], sort=False):
+        if part["label"].nunique() < 2:
+            continue
+        table = per_defect_type_auroc(part["label"], part["anomaly_score"], part["defect_type"])
+        parts.append(pd.DataFrame({"category": category, "defect_type": table.index,
+                                   "model": model, "image_auroc": table.to_numpy()}))
+    if not parts:
+        return None
+    frame = pd.concat(parts, ignore_index=True)
+    table = frame.pivot_table(index=["category", "defect_type"], columns="model",
+                              values="image_auroc", sort=False)
+    return table.reindex(columns=[m for m in models if m in table.columns])
+
+
+def _paired_table(first, scores, n_bootstrap):
+    """Per category: the best model against the runner-up by image AUROC, paired bootstrap."""
+    from mvtec_sklearn.metrics import image_auroc, paired_bootstrap_test
+
+    rows = []
+    values = first.assign(image_auroc=pd.to_numeric(first["image_auroc"], errors="coerce"))
+    for category, part in values.groupby("category", sort=False):
+        ranked = part[np.isfinite(part["image_auroc"])].sort_values("image_auroc", ascending=False)
+        if len(ranked) < 2:
+            continue
+        best, second = ranked["model"].iloc[0], ranked["model"].iloc[1]
+        here = scores[scores["category"] == category]
+        a = here[here["model"] == best].set_index("path")
+        b = here[here["model"] == second].set_index("path").reindex(a.index)
+        if a.empty or b["anomaly_score"].isna().any() or a["label"].nunique() < 2:
+            continue
+        test = paired_bootstrap_test(image_auroc, a["label"].to_numpy(),
+                                     a["anomaly_score"].to_numpy(), b["anomaly_score"].to_numpy(),
+                                     n_resamples=n_bootstrap, random_state=0)
+        rows.append({"category": category, "best": best, "runner-up": second,
+                     "AUROC difference": f"{test.difference:+.3f} [{test.low:+.3f}, {test.high:+.3f}]",
+                     "p-value": f"{test.pvalue:.3g}"})
+    return pd.DataFrame(rows) if rows else None
+
+
 def _new_figure(figsize):
     from matplotlib.figure import Figure
 
@@ -55,9 +136,14 @@ def _save(fig, path, dpi=100):
 
 def _plots(out, ok, models, categories):
     """Write every figure; return the report's relative figure paths, grouped."""
-    from mvtec_sklearn.plotting import plot_model_bars, plot_roc_curves, plot_score_heatmap
+    from mvtec_sklearn.plotting import (
+        plot_mean_ranks,
+        plot_model_bars,
+        plot_roc_curves,
+        plot_score_heatmap,
+    )
 
-    figures = {"heatmaps": [], "bars": [], "roc": [], "maps": []}
+    figures = {"heatmaps": [], "bars": [], "ranks": [], "roc": [], "maps": []}
     for metric in ("image_auroc", "pixel_auroc"):
         if metric not in ok or not np.isfinite(pd.to_numeric(ok[metric], errors="coerce")).any():
             continue
@@ -74,8 +160,18 @@ def _plots(out, ok, models, categories):
         rel = f"plots/bars_{metric}.png"
         _save(fig, os.path.join(out, rel))
         figures["bars"].append(rel)
+        if n_models >= 2:
+            try:
+                fig, ax = _new_figure((5.5, 1.2 + 0.35 * n_models))
+                plot_mean_ranks(ok, metric=metric, ax=ax)
+            except ValueError:  # no category where every model has a value
+                pass
+            else:
+                rel = f"plots/ranks_{metric}.png"
+                _save(fig, os.path.join(out, rel))
+                figures["ranks"].append(rel)
 
-    scores = load_scores(out, results=ok)
+    scores = load_scores(out, results=_first_seed(ok))
     for category in categories:
         part = scores[scores["category"] == category]
         if part.empty or part["label"].nunique() < 2:
@@ -88,7 +184,7 @@ def _plots(out, ok, models, categories):
         _save(fig, os.path.join(out, rel))
         figures["roc"].append(rel)
 
-    for row in ok.itertuples(index=False):
+    for row in _first_seed(ok).itertuples(index=False):
         stem = _job_stem(row.category, row.model)
         saved, rel = os.path.join(out, "maps", f"{stem}.npz"), f"plots/maps/{stem}.png"
         if not os.path.isfile(saved):
@@ -152,6 +248,7 @@ def write_report(
     out: str | os.PathLike[str],
     results: pd.DataFrame | None = None,
     settings: dict[str, Any] | None = None,
+    n_bootstrap: int = 200,
 ) -> str:
     """Write ``summary.md`` and the figures of a benchmark output folder.
 
@@ -168,6 +265,9 @@ def write_report(
     settings : dict, default=None
         Run settings listed at the top of the report (root, image size, ...).
         With a ``"root"`` entry, ``out`` must lie outside that dataset folder.
+    n_bootstrap : int, default=200
+        Resamples of the paired bootstrap test between the two best models
+        of each category (0 skips the test).
 
     Returns
     -------
@@ -176,9 +276,18 @@ def write_report(
 
     Notes
     -----
+    The report has, per metric, the category x model table (mean over seeds),
+    the bootstrap 95 % confidence intervals of image AUROC, pixel AUROC and
+    AUPRO (columns ``<metric>_low/_high`` of ``results.csv``), mean ± standard
+    deviation over seeds (``run_benchmark(seeds=N)``), the image AUROC of
+    every defect type, a paired bootstrap test of the two best models of
+    each category on the same test images
+    (:func:`mvtec_sklearn.metrics.paired_bootstrap_test`) and the models'
+    mean ranks over categories with Friedman's test.
+
     Files written: ``summary.md``; ``plots/heatmap_<metric>.png`` (category x model),
     ``plots/bars_<metric>.png`` (mean per model, standard deviation over
-    categories), ``plots/roc/<category>.png`` (one ROC curve per model) and
+    categories), ``plots/ranks_<metric>.png`` (mean rank per model), ``plots/roc/<category>.png`` (one ROC curve per model) and
     ``plots/maps/<category>__<model>.png`` (anomaly-map overlays) for the
     models with anomaly maps.
 
@@ -224,6 +333,41 @@ def write_report(
         if table is None:
             continue
         lines += [f"## {title}", "", to_markdown(table, decimals=3), ""]
+        seeds = _seed_table(ok, metric, models)
+        if seeds is not None:
+            lines += ["Mean ± standard deviation over seeds (n = number of runs):", "",
+                      to_markdown(seeds), ""]
+        if metric in CI_METRICS:
+            intervals = _ci_table(_first_seed(ok), metric, models)
+            if intervals is not None:
+                lines += ["Bootstrap 95 % confidence intervals (test images resampled within "
+                          "each class; first seed):", "", to_markdown(intervals), ""]
+
+    if not ok.empty:
+        first = _first_seed(ok)
+        scores = load_scores(out, results=first)
+        by_type = _defect_type_table(scores, models) if not scores.empty else None
+        if by_type is not None:
+            lines += ["## Image AUROC per defect type", "",
+                      "Each defect type's test images against all good test images (first seed).",
+                      "", to_markdown(by_type.reset_index(), decimals=3, index=False), ""]
+        paired = _paired_table(first, scores, n_bootstrap) if n_bootstrap and not scores.empty \
+            else None
+        if paired is not None:
+            lines += ["## Is the best model really better?", "",
+                      "Paired bootstrap test of image AUROC on the same test images, best model "
+                      f"minus runner-up ({n_bootstrap} resamples; difference with 95 % interval; "
+                      "a p-value above 0.05 means the data cannot tell them apart).", "",
+                      to_markdown(paired, index=False), ""]
+        values = pd.to_numeric(first["image_auroc"], errors="coerce")
+        ranked = first.assign(image_auroc=values).pivot_table(
+            index="category", columns="model", values="image_auroc").dropna(axis=0, how="any")
+        if ranked.shape[1] >= 2 and not ranked.empty:
+            mean_rank = ranked.rank(axis=1, ascending=False).mean(axis=0).sort_values()
+            lines += ["## Mean rank by image AUROC", "",
+                      f"Rank of every model in each of the {len(ranked)} categories where all "
+                      "have a value (1 = best), averaged.", "",
+                      to_markdown(mean_rank.rename("mean rank").to_frame(), decimals=2), ""]
 
     if not ok.empty:
         timing = ok.assign(
@@ -277,6 +421,7 @@ def write_report(
     sections = {
         "heatmaps": "Category x model heatmaps",
         "bars": "Mean per model",
+        "ranks": "Mean rank per model",
         "roc": "ROC curves per category",
         "maps": "Anomaly-map overlays",
     }
@@ -285,7 +430,7 @@ def write_report(
         for key, title in sections.items():
             if figures.get(key):
                 lines += [f"### {title}", ""]
-                if key in ("heatmaps", "bars"):
+                if key in ("heatmaps", "bars", "ranks"):
                     lines += [f"![{os.path.basename(p)}]({p})" for p in figures[key]]
                 else:
                     lines += [

@@ -35,6 +35,8 @@ __all__ = ["run_benchmark", "load_results", "load_scores", "RESULT_COLUMNS", "ME
 #: Metrics the benchmark can compute; the pixel ones only for models with anomaly maps.
 METRICS = ("image_auroc", "aupr", "f1_max", "pixel_auroc", "aupro")
 PIXEL_METRICS = ("pixel_auroc", "aupro")
+#: Metrics that get a bootstrap 95 % confidence interval (columns ``<metric>_low/_high``).
+CI_METRICS = ("image_auroc", "pixel_auroc", "aupro")
 
 #: Columns of ``results.csv`` and of the DataFrame :func:`run_benchmark` returns.
 RESULT_COLUMNS = [
@@ -42,6 +44,7 @@ RESULT_COLUMNS = [
     "model",
     "status",
     *METRICS,
+    *(f"{m}_{end}" for m in CI_METRICS for end in ("low", "high")),
     "fit_seconds",
     "predict_seconds",
     "map_seconds",
@@ -67,8 +70,10 @@ N_OVERLAY = 4
 SYNTHETIC_DATASET = {"n_train": 30, "n_test_good": 10, "n_test_defect": 20}
 
 
-def _job_stem(category, model):
-    return f"{slug(category)}__{slug(model)}"
+def _job_stem(category, model, seed=None):
+    """File stem of a job's outputs; repeats with another seed (``--seeds``) get a suffix."""
+    stem = f"{slug(category)}__{slug(model)}"
+    return stem if seed is None else f"{stem}__seed{seed}"
 
 
 # --------------------------------------------------------------------------------------
@@ -87,7 +92,7 @@ class _Model:
             return self.spec.build(image_size=image_size, random_state=random_state)
         from sklearn.base import clone
 
-        return None, clone(self.estimator)
+        return None, _seeded(clone(self.estimator), random_state)
 
     @property
     def input(self):
@@ -96,6 +101,18 @@ class _Model:
     @property
     def weights(self):
         return self.spec.weights_label() if self.spec is not None else "user-defined"
+
+
+def _seeded(estimator, seed):
+    """Set every ``random_state`` parameter of ``estimator`` (nested ones too) to ``seed``."""
+    keys = [k for k in estimator.get_params(deep=True) if k.split("__")[-1] == "random_state"]
+    return estimator.set_params(**{k: seed for k in keys}) if keys else estimator
+
+
+def _has_seed(*estimators):
+    """Whether any of the estimators has a ``random_state`` parameter (a stochastic model)."""
+    return any(k.split("__")[-1] == "random_state"
+               for e in estimators if e is not None for k in e.get_params(deep=True))
 
 
 def _resolve_models(models):
@@ -230,6 +247,8 @@ class _Job:
     metrics: list
     n_threads: int | None = None
     base_row: dict = field(default_factory=dict)
+    n_bootstrap: int = 0
+    seed: int | None = None  # set on the repeats of --seeds
 
 
 def _limit_threads(n_threads):
@@ -302,6 +321,7 @@ def _run_job(job, features=None):
         y = job.target
         if "image_auroc" in job.metrics:
             row["image_auroc"] = float(image_auroc(y, scores))
+            _interval(row, job, "image_auroc", image_auroc, y, scores)
         if "aupr" in job.metrics:
             row["aupr"] = float(aupr(y, scores))
         if "f1_max" in job.metrics:
@@ -346,10 +366,23 @@ def _pixel_metrics(row, job, maps):
     masks = load_masks(job.mask_paths, size=maps.shape[1:])
     if not masks.any() or masks.all():
         return  # no defect pixel (or no normal pixel): the pixel metrics are undefined
+    labels = masks.any(axis=(1, 2)).astype(int)
     if "pixel_auroc" in wanted:
         row["pixel_auroc"] = float(pixel_auroc(masks, maps))
+        _interval(row, job, "pixel_auroc", lambda y, a, b: pixel_auroc(a, b), labels, masks, maps)
     if "aupro" in wanted:
         row["aupro"] = float(aupro(masks, maps))
+        _interval(row, job, "aupro", lambda y, a, b: aupro(a, b), labels, masks, maps)
+
+
+def _interval(row, job, name, metric, y, *arrays):
+    """Bootstrap 95 % interval of ``name`` into ``row`` (resampling images, per class)."""
+    if not job.n_bootstrap or np.unique(y).size < 2:
+        return
+    from mvtec_sklearn.metrics import bootstrap_ci
+
+    ci = bootstrap_ci(metric, y, *arrays, n_resamples=job.n_bootstrap, random_state=0)
+    row[f"{name}_low"], row[f"{name}_high"] = ci.low, ci.high
 
 
 def _indexed(func, index, *args):
@@ -661,8 +694,8 @@ class _Outputs:
         """
         if self.out is None:
             return
-        stem = _job_stem(job.category, job.model)
         row = result["row"]
+        stem = _job_stem(job.category, job.model, job.seed)
         if result["scores"] is not None:
             frame = pd.DataFrame(
                 {
@@ -792,6 +825,8 @@ def run_benchmark(
     cache_dir: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     random_state: int = 0,
+    seeds: int = 1,
+    n_bootstrap: int = 200,
     verbose: bool = False,
 ) -> pd.DataFrame:
     """Run every model on every category and collect image and pixel metrics.
@@ -844,13 +879,21 @@ def run_benchmark(
         elsewhere): a ``ValueError`` says so.
     random_state : int, default=0
         Seed passed to every registry factory that accepts one.
+    seeds : int, default=1
+        Runs of every stochastic model (one with a ``random_state``
+        parameter), with seeds ``random_state``, ``random_state + 1``, ...;
+        each run is one row, and the report gives mean and standard deviation.
+    n_bootstrap : int, default=200
+        Bootstrap resamples of the 95 % confidence intervals of image AUROC,
+        pixel AUROC and AUPRO (columns ``<metric>_low``, ``<metric>_high``;
+        :func:`mvtec_sklearn.metrics.bootstrap_ci`); 0 skips them.
     verbose : bool, default=False
         Progress bars and one log line per finished job.
 
     Returns
     -------
     results : DataFrame
-        One row per (category, model) with columns :data:`RESULT_COLUMNS`:
+        One row per (category, model, seed) with columns :data:`RESULT_COLUMNS`:
         metrics (NaN when not applicable), ``fit_seconds`` / ``predict_seconds`` /
         ``map_seconds`` of the detector (``map_seconds`` is the extra time of the
         anomaly maps: 0 for detectors with ``score_samples_and_anomaly_map``, whose
@@ -866,6 +909,9 @@ def run_benchmark(
     >>> results[["category", "model", "image_auroc"]]  # doctest: +SKIP
     """
     start_time = time.perf_counter()
+    if int(seeds) < 1 or int(n_bootstrap) < 0:
+        raise ValueError(f"seeds must be >= 1 and n_bootstrap >= 0; got {seeds} and {n_bootstrap}.")
+    seed_list = [random_state + i for i in range(int(seeds))]
     metrics = _resolve_metrics(metrics)
     model_list = _resolve_models(models)
     if backend not in (None, "loky", "threading", "multiprocessing", "dask"):
@@ -888,7 +934,7 @@ def run_benchmark(
     }
 
     executor, n_threads = _make_executor(n_jobs, backend, scheduler)
-    rows: dict[tuple[str, str], dict[str, Any]] = {}  # (category, model) -> result row
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}  # (category, model, seed) -> row
     interrupted = False
     try:
         jobs, feature_groups, data, build_errors = _plan(
@@ -896,12 +942,13 @@ def run_benchmark(
             category_list,
             root,
             image_size,
-            random_state,
+            seed_list,
             metrics,
             n_threads,
             cache,
             finished,
             rows,
+            n_bootstrap,
         )
         total = len(jobs) + len(build_errors)
         _log(
@@ -911,7 +958,7 @@ def run_benchmark(
             f"({root}): {len(rows)} jobs already finished, {total} to run.",
         )
         for done, (row, trace) in enumerate(build_errors, start=1):  # models whose factory failed
-            rows[(row["category"], row["model"])] = row
+            rows[(row["category"], row["model"], row["random_state"])] = row
             outputs.write_traceback(row["category"], row["model"], trace)
             outputs.append(row)
             _log(outputs, verbose, _format_line(done, total, row))
@@ -932,7 +979,8 @@ def run_benchmark(
             _atomic_write_csv(load_results(outputs.out), outputs.results_path)
 
     results = pd.DataFrame(
-        [rows[(c, m.name)] for c in category_list for m in model_list if (c, m.name) in rows]
+        [rows[(c, m.name, s)] for c in category_list for m in model_list for s in seed_list
+         if (c, m.name, s) in rows]
     )
     results = results.reindex(columns=RESULT_COLUMNS)
     if outputs.out is not None:
@@ -948,8 +996,10 @@ def run_benchmark(
                 "n_jobs": n_jobs,
                 "backend": backend or "loky",
                 "random_state": random_state,
+                "seeds": int(seeds),
                 "wall_seconds": elapsed,
             },
+            n_bootstrap=n_bootstrap,
         )
         _log(outputs, verbose, f"Report written to {path} ({elapsed:.0f} s)")
     return results
@@ -968,22 +1018,27 @@ def _plan(
     category_list,
     root,
     image_size,
-    random_state,
+    seed_list,
     metrics,
     n_threads,
     cache,
     finished,
     rows,
+    n_bootstrap=0,
 ):
     """Build the pending jobs, the featurizers they need and the rows of unbuildable models.
 
-    ``rows`` receives the rows of jobs already finished in a previous run.
+    ``rows`` receives the rows of jobs already finished in a previous run. A
+    model runs once per seed of ``seed_list`` when it has a ``random_state``
+    parameter, else once (with the first seed).
     """
     jobs, feature_groups, data, build_errors = [], {}, {}, []
     for category in category_list:
         cdata = _CategoryData.load(root, category)
         data[category] = cdata
-        for model in model_list:
+        for model, random_state in (
+            (m, s) for m in model_list for s in seed_list
+        ):
             base = {
                 "category": category,
                 "model": model.name,
@@ -1007,14 +1062,17 @@ def _plan(
                     ),
                     finished_at=_dt.datetime.now().isoformat(timespec="seconds"),
                 )
-                build_errors.append((base, traceback.format_exc()))
+                if random_state == seed_list[0]:
+                    build_errors.append((base, traceback.format_exc()))
                 continue
+            if random_state != seed_list[0] and not _has_seed(featurizer, detector):
+                continue  # deterministic: one run is enough
             base["config_id"] = _config_id(
                 model, featurizer, detector, image_size, random_state, root, category
             )
             done = finished.get((category, model.name, base["config_id"]))
             if done is not None:
-                rows[(category, model.name)] = done
+                rows[(category, model.name, random_state)] = done
                 continue
             key = None
             if featurizer is not None:
@@ -1044,6 +1102,8 @@ def _plan(
                         metrics=metrics,
                         n_threads=n_threads,
                         base_row=base,
+                        n_bootstrap=int(n_bootstrap),
+                        seed=None if random_state == seed_list[0] else random_state,
                     ),
                     key,
                 )
@@ -1131,7 +1191,7 @@ def _run_jobs(executor, jobs, features, data, rows, outputs, verbose, total):
                 error=f"feature extraction failed: {features.get(key)}",
                 finished_at=_dt.datetime.now().isoformat(timespec="seconds"),
             )
-            rows[(job.category, job.model)] = row
+            rows[(job.category, job.model, job.base_row["random_state"])] = row
             outputs.append(row)
             done += 1
             _log(outputs, verbose, _format_line(done, total, row))
@@ -1149,7 +1209,7 @@ def _run_jobs(executor, jobs, features, data, rows, outputs, verbose, total):
             row = result["row"]
             row["finished_at"] = _dt.datetime.now().isoformat(timespec="seconds")
             outputs.save_job(job, data[job.category], result)
-            rows[(job.category, job.model)] = row
+            rows[(job.category, job.model, job.base_row["random_state"])] = row
             done += 1
             bar.update()
             _log(outputs, verbose, _format_line(done, total, row))

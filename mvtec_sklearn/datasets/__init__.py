@@ -2,6 +2,7 @@
 
 from ._cache import CACHE_VERSION, DatasetCache, load_cache, save_cache
 from ._io import (
+    IMAGE_EXTENSIONS,
     check_image_input,
     is_path_sequence,
     load_images,
@@ -26,6 +27,7 @@ __all__ = [
     "CATEGORY_GROUPS",
     "DatasetCache",
     "GENERATOR_VERSION",
+    "IMAGE_EXTENSIONS",
     "MVTecDataset",
     "OBJECT_CATEGORIES",
     "TEXTURE_CATEGORIES",

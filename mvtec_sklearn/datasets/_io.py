@@ -28,6 +28,7 @@ __all__ = [
     "check_image_input",
 ]
 
+#: File name endings (lower case) of the image files the readers list and decode.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 # PIL modes with more than 8 bits per pixel (16-bit PNG/TIFF, 32-bit integer and float TIFF).

@@ -10,17 +10,29 @@ from ._scorers import (
     make_anomaly_scorer,
     warn_if_inverted_scoring,
 )
+from ._statistics import (
+    ConfidenceInterval,
+    PairedTestResult,
+    bootstrap_ci,
+    paired_bootstrap_test,
+    per_defect_type_auroc,
+)
 
 __all__ = [
+    "ConfidenceInterval",
+    "PairedTestResult",
     "SCORERS",
     "anomaly_scores",
     "aupr",
     "aupro",
+    "bootstrap_ci",
     "f1_max",
     "get_scorer",
     "get_scorer_names",
     "image_auroc",
     "make_anomaly_scorer",
+    "paired_bootstrap_test",
+    "per_defect_type_auroc",
     "pixel_auroc",
     "precision_recall_at",
     "select_threshold",

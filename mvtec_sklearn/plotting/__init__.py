@@ -7,7 +7,7 @@ maps; the ``plot_*`` functions draw benchmark results.
 """
 
 from ._anomaly_map import AnomalyMapDisplay, plot_anomaly_grid
-from ._benchmark import plot_model_bars, plot_roc_curves, plot_score_heatmap
+from ._benchmark import plot_mean_ranks, plot_model_bars, plot_roc_curves, plot_score_heatmap
 from ._roc import AnomalyPrecisionRecallDisplay, AnomalyRocCurveDisplay
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "AnomalyPrecisionRecallDisplay",
     "AnomalyRocCurveDisplay",
     "plot_anomaly_grid",
+    "plot_mean_ranks",
     "plot_model_bars",
     "plot_roc_curves",
     "plot_score_heatmap",

@@ -1,4 +1,4 @@
-"""Benchmark figures: category x model heatmap, mean per model, ROC curves per category."""
+"""Benchmark figures: category x model heatmap, mean per model, mean ranks, ROC curves per category."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from matplotlib.axes import Axes
 
-__all__ = ["plot_score_heatmap", "plot_model_bars", "plot_roc_curves"]
+__all__ = ["plot_score_heatmap", "plot_model_bars", "plot_mean_ranks", "plot_roc_curves"]
 
 
 def _get_ax(ax, figsize):
@@ -170,6 +170,71 @@ def plot_model_bars(
     ax.set_title(f"{metric}: mean over categories")
     if metric in ("image_auroc", "pixel_auroc", "aupr", "f1_max", "aupro"):
         ax.set_ylim(0, 1.05)
+    return ax
+
+
+def plot_mean_ranks(
+    results: pd.DataFrame,
+    metric: str = "image_auroc",
+    *,
+    ax: Axes | None = None,
+    color: Any = "C0",
+) -> Axes:
+    """Mean rank of every model over the categories (1 = best), with Friedman's test.
+
+    Each category ranks the models by ``metric`` (higher is better; ties share
+    the mean rank; rows of one category and model, e.g. several seeds, are
+    averaged first). Only categories where every model has a value count.
+    The title gives the p-value of Friedman's test
+    (:func:`scipy.stats.friedmanchisquare`) that all models rank alike,
+    when there are at least 3 models and 2 categories.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Tidy benchmark results with columns ``category``, ``model`` and ``metric``.
+    metric : str, default="image_auroc"
+        Column to rank by.
+    ax : matplotlib Axes, default=None
+        Axes to draw on; a new figure is created when None.
+    color : color, default="C0"
+        Bar colour.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mvtec_sklearn.plotting import plot_mean_ranks
+    >>> results = pd.DataFrame({"category": ["bottle"] * 3 + ["grid"] * 3,
+    ...                         "model": ["a", "b", "c"] * 2,
+    ...                         "image_auroc": [0.9, 0.8, 0.7, 0.95, 0.6, 0.7]})
+    >>> ax = plot_mean_ranks(results)
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['a', 'c', 'b']
+    """
+    from scipy.stats import friedmanchisquare
+
+    frame = _check_results(results, metric)
+    table = frame.pivot_table(index="category", columns="model", values=metric,
+                              aggfunc="mean").dropna(axis=0, how="any")
+    if table.empty:
+        raise ValueError(f"No category has a {metric!r} value for every model.")
+    ranks = table.rank(axis=1, ascending=False).mean(axis=0).sort_values()
+    ax = _get_ax(ax, (5.0, 1.0 + 0.35 * len(ranks)))
+    positions = np.arange(len(ranks))
+    ax.barh(positions, ranks.to_numpy(), color=color)
+    ax.set_yticks(positions, labels=list(ranks.index))
+    ax.invert_yaxis()
+    ax.set_xlim(0, table.shape[1] + 0.5)
+    ax.set_xlabel(f"mean rank by {metric} over {len(table)} categories (1 = best)")
+    title = f"{metric}: mean rank"
+    if table.shape[1] >= 3 and table.shape[0] >= 2:
+        pvalue = friedmanchisquare(*(table[c].to_numpy() for c in table.columns)).pvalue
+        title += f" (Friedman p = {pvalue:.3g})"
+    ax.set_title(title)
     return ax
 
 

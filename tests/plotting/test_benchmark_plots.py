@@ -110,3 +110,18 @@ def test_bad_results_raise(results):
         plot_model_bars(results, metric="pixel_auroc")
     with pytest.raises(TypeError, match="DataFrame"):
         plot_score_heatmap(results.to_dict())
+
+
+def test_plot_mean_ranks_orders_models_and_tests_them():
+    from mvtec_sklearn.plotting import plot_mean_ranks
+
+    results = pd.DataFrame({"category": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+                            "model": ["x", "y", "z"] * 3,
+                            "image_auroc": [0.9, 0.7, 0.8, 0.95, 0.6, 0.7, 0.9, np.nan, 0.1]})
+    ax = plot_mean_ranks(results)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "z", "y"]
+    assert [p.get_width() for p in ax.patches] == pytest.approx([1.0, 2.0, 3.0])
+    assert "Friedman p" in ax.get_title()
+    with pytest.raises(ValueError, match="every model"):
+        plot_mean_ranks(results.assign(image_auroc=[np.nan] + [0.5] * 6 + [np.nan, 0.5])
+                        .query("category != 'b'"))
