@@ -5,7 +5,7 @@ Sub-commands
 ``benchmark``  every category x every model, writes results.csv, a Markdown report and plots
 ``models``     list the model registry
 ``summary``    the dataset exploration report (tables, plots, report.md)
-``generate``   write the synthetic MVTec-format dataset to a folder
+``generate``   write the real-photo or the synthetic MVTec-format dataset to a folder
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("benchmark", help="run every category x every model and write a report")
-    bench.add_argument("--root", default=None, help="MVTec AD folder (default: built-in synthetic data)")
+    data = bench.add_mutually_exclusive_group()
+    data.add_argument("--root", default=None,
+                      help="MVTec AD folder (default: the built-in dataset named by --dataset)")
+    data.add_argument("--dataset", choices=["photos", "synthetic"], default=None,
+                      help="built-in dataset, generated once and cached: 'photos' (real "
+                      "photographs, the default) or 'synthetic' (rendered)")
     bench.add_argument("--categories", nargs="+", default=None, help="categories to run (default: all found)")
     bench.add_argument("--models", nargs="+", default=None,
                        help="registry names (see `mvtec-sklearn models`) or 'all' "
@@ -53,8 +58,10 @@ def _build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--out", default="mvtec_summary", help="output folder (default: %(default)s)")
     summ.add_argument("--n-jobs", type=int, default=1)
 
-    gen = sub.add_parser("generate", help="write the synthetic MVTec-format dataset")
+    gen = sub.add_parser("generate", help="write the real-photo or the synthetic MVTec-format dataset")
     gen.add_argument("root", help="folder to write into")
+    gen.add_argument("--dataset", choices=["photos", "synthetic"], default="photos",
+                     help="which generator (default: %(default)s)")
     gen.add_argument("--categories", nargs="+", default=None)
     gen.add_argument("--image-size", type=int, default=None)
     gen.add_argument("--random-state", type=int, default=0)
@@ -84,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cache_dir=args.cache_dir,
                 random_state=args.random_state,
                 verbose=True,
+                dataset=args.dataset,
             )
         except KeyboardInterrupt:  # run_benchmark has said where the finished jobs are
             return 130
@@ -107,13 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"Report written to {path}")
     elif args.command == "generate":
-        from mvtec_sklearn.datasets import make_mvtec_like
+        from mvtec_sklearn.datasets import make_mvtec_like, make_mvtec_photos
 
+        make = make_mvtec_photos if args.dataset == "photos" else make_mvtec_like
         kwargs = {"categories": args.categories, "random_state": args.random_state}
         if args.image_size is not None:
             kwargs["image_size"] = args.image_size
-        make_mvtec_like(args.root, **{k: v for k, v in kwargs.items() if v is not None})
-        print(f"Synthetic MVTec-format dataset written to {args.root}")
+        make(args.root, **{k: v for k, v in kwargs.items() if v is not None})
+        label = "Real-photo" if args.dataset == "photos" else "Synthetic"
+        print(f"{label} MVTec-format dataset written to {args.root}")
     return 0
 
 
