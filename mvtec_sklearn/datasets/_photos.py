@@ -11,10 +11,11 @@ Defects follow published recipes, each written with its exact mask:
 * ``foreign_texture``: a Perlin-noise-shaped region filled with a crop of
   another photograph, blended with a random opacity (DRAEM, Zavrtanik et al.
   2021, and anomalib's synthetic anomalies);
-* ``cut_paste``: a rectangle cut from elsewhere in the same image, rotated,
-  colour-jittered and pasted back (CutPaste, Li et al. 2021);
+* ``cut_paste``: a rectangle cut from elsewhere in the same image, turned,
+  jittered in brightness and contrast and pasted back (CutPaste, Li et al.
+  2021), enlarged 1.5-2x so that it also breaks the texture's scale;
 * ``scratch``: a thin, curved, brighter or darker line;
-* ``stain``: a translucent coloured blob (liquid, glue or oil film).
+* ``stain``: a soft blob shifted in colour (RGB) or brightness (1-channel).
 
 Images are seeded like the rendered set's, from ``(random_state, category,
 folder, index)``, and share its writer, lighting jitter, mask rules (masks
@@ -41,7 +42,7 @@ from ._synthetic import (
     _image_rng,
     _lighting,
     _scratch,
-    _translucent,
+    _spot,
     _write_category,
     _write_dataset,
 )
@@ -76,18 +77,18 @@ class _PhotoSpec:
 
 #: category -> how its normal images are cut from which photo.
 _PHOTO_SPECS = {
-    "grass": _PhotoSpec("grass", "texture", 0.45, "gravel"),
-    "gravel": _PhotoSpec("gravel", "texture", 0.45, "grass"),
-    "brick": _PhotoSpec("brick", "texture", 0.45, "gravel", turn=False),
+    "grass": _PhotoSpec("grass", "texture", 0.45, "brick"),
+    "gravel": _PhotoSpec("gravel", "texture", 0.45, "tissue"),
+    "brick": _PhotoSpec("brick", "texture", 0.45, "grass", turn=False),
     "stars": _PhotoSpec("hubble_deep_field", "texture", 0.35, "tissue"),
-    "tissue": _PhotoSpec("immunohistochemistry", "texture", 0.45, "stars"),
-    "astronaut": _PhotoSpec("astronaut", "object", 0.85, "brick"),
-    "cameraman": _PhotoSpec("camera", "object", 0.85, "grass"),
-    "coffee": _PhotoSpec("coffee", "object", 0.85, "gravel"),
-    "coins": _PhotoSpec("coins", "object", 0.85, "brick"),
+    "tissue": _PhotoSpec("immunohistochemistry", "texture", 0.45, "gravel"),
+    "astronaut": _PhotoSpec("astronaut", "object", 0.85, "gravel"),
+    "cameraman": _PhotoSpec("camera", "object", 0.85, "tissue"),
+    "coffee": _PhotoSpec("coffee", "object", 0.85, "brick"),
+    "coins": _PhotoSpec("coins", "object", 0.85, "grass"),
     "page": _PhotoSpec("page", "object", 0.85, "gravel", centre=(0.3, 0.5)),
-    "retina": _PhotoSpec("retina", "object", 0.85, "tissue"),
-    "rocket": _PhotoSpec("rocket", "object", 0.85, "stars"),
+    "retina": _PhotoSpec("retina", "object", 0.85, "brick"),
+    "rocket": _PhotoSpec("rocket", "object", 0.85, "gravel"),
 }
 
 #: Names of the real-photo categories, textures first.
@@ -202,7 +203,7 @@ def _perlin_noise(rng, n, res):
     return top + v * (bottom - top)
 
 
-def _foreign_texture(fill, coverage=(0.01, 0.08), opacity=(0.5, 1.0)):
+def _foreign_texture(fill, coverage=(0.01, 0.08), opacity=(0.6, 1.0)):
     """DRAEM's anomaly: a thresholded Perlin-noise region filled with another photo."""
 
     def op(rng, c):
@@ -218,18 +219,28 @@ def _foreign_texture(fill, coverage=(0.01, 0.08), opacity=(0.5, 1.0)):
     return op
 
 
-def _cut_paste(area=(0.01, 0.06), aspect=(0.3, 3.3)):
-    """CutPaste: a rectangle cut elsewhere in the image, turned, jittered and pasted."""
+def _cut_paste(area=(0.01, 0.06), aspect=(0.3, 3.3), zoom=(1.5, 2.0)):
+    """CutPaste: a rectangle cut elsewhere in the image, zoomed, turned, jittered and pasted.
+
+    Besides CutPaste's turn and brightness/contrast jitter, the cut is
+    enlarged, so that on textures (whose normal images are turned too) the
+    paste differs in scale and not only in its seams.
+    """
 
     def op(rng, c):
         n = c.n
         ratio = np.exp(rng.uniform(*np.log(aspect)))
         a = rng.uniform(*area) * n * n
-        ph = int(np.clip(round(np.sqrt(a / ratio)), 2, n // 2))
-        pw = int(np.clip(round(np.sqrt(a * ratio)), 2, n // 2))
-        y0, x0 = rng.integers(0, n - ph + 1), rng.integers(0, n - pw + 1)
-        patch = np.rot90(c.img[y0 : y0 + ph, x0 : x0 + pw], rng.integers(1, 4))
-        gain = np.float32(rng.uniform(0.8, 1.2))
+        ph = int(np.clip(round(np.sqrt(a / ratio)), 4, n // 2))
+        pw = int(np.clip(round(np.sqrt(a * ratio)), 4, n // 2))
+        z = rng.uniform(*zoom)
+        ch, cw = max(2, round(ph / z)), max(2, round(pw / z))
+        y0, x0 = rng.integers(0, n - ch + 1), rng.integers(0, n - cw + 1)
+        cut = c.img[y0 : y0 + ch, x0 : x0 + cw]
+        rows = np.minimum((np.arange(ph) + 0.5) * ch / ph, ch - 1).astype(int)
+        cols = np.minimum((np.arange(pw) + 0.5) * cw / pw, cw - 1).astype(int)
+        patch = np.rot90(cut[rows][:, cols], rng.integers(4))
+        gain = np.float32(rng.uniform(0.7, 1.3))
         patch = (patch - patch.mean()) * gain + patch.mean() + np.float32(rng.uniform(-0.1, 0.1))
         ph, pw = patch.shape[:2]
         lo = int(_MARGIN * n)
@@ -250,7 +261,7 @@ def _defects(category):
         "cut_paste": (_cut_paste(), True),
         "foreign_texture": (_foreign_texture(fill), True),
         "scratch": (_scratch(length=(0.15, 0.4), width=(1.5, 3.0), strength=(0.3, 0.5)), False),
-        "stain": (_translucent(radius=(0.04, 0.1), opacity=(0.35, 0.6)), False),
+        "stain": (_spot(radius=(0.04, 0.1), strength=(0.2, 0.35)), False),
     }
 
 
@@ -332,9 +343,9 @@ def make_mvtec_photos(
     Every category has four defect types, each written with its exact mask
     (0.1-20 % of the image): ``foreign_texture`` (a Perlin-noise-shaped region
     filled with a crop of another photograph, as in DRAEM), ``cut_paste`` (a
-    rotated, jittered rectangle from the same image, as in CutPaste),
-    ``scratch`` (a thin curved line) and ``stain`` (a translucent coloured
-    blob). A defect moves the image mean by at most 0.01 (0-1 scale).
+    rectangle from the same image, enlarged, turned and jittered, as in
+    CutPaste), ``scratch`` (a thin curved line) and ``stain`` (a soft blob
+    shifted in colour or brightness). A defect moves the image mean by at most 0.01 (0-1 scale).
 
     The layout is ``root/<category>/train/good/000.png``,
     ``test/good/000.png``, ``test/<defect>/000.png`` and
