@@ -31,7 +31,9 @@ QUICK_MODELS = ["lof-pixels", "iforest-handcrafted", "padim"]
 def main(argv=None):
     """Run the example; return the results DataFrame."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=None, help="MVTec AD folder (default: synthetic data)")
+    parser.add_argument("--root", default=None,
+                        help="MVTec AD folder (default: the built-in real-photo set; "
+                        "with --quick, synthetic data)")
     parser.add_argument("--categories", nargs="+", default=None, help="default: every category found")
     parser.add_argument("--models", nargs="+", default=None, help="registry names (default: representative set)")
     parser.add_argument("--image-size", type=int, default=None, help="default: each model's own; quick 64")

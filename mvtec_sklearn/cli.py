@@ -5,7 +5,7 @@ Sub-commands
 ``benchmark``  every category x every model, writes results.csv, a Markdown report and plots
 ``models``     list the model registry
 ``summary``    the dataset exploration report (tables, plots, report.md)
-``generate``   write the synthetic MVTec-format dataset to a folder
+``generate``   write the real-photo or the synthetic MVTec-format dataset to a folder
 ``fit``        train a model on good images, calibrate its thresholds, save it
 ``predict``    score images with a saved or exported model: scores.csv, overlays, masks
 ``export``     export a saved model to TorchScript or ONNX
@@ -86,7 +86,11 @@ def _build_parser() -> argparse.ArgumentParser:
                            description="Run every category x every model and write results.csv, "
                            "summary.md and plots. Exits with status 1 when a job failed.")
     bench.set_defaults(handler=_benchmark)
-    _add_root(bench, help="MVTec AD folder (default: built-in synthetic data)")
+    data = bench.add_mutually_exclusive_group()
+    _add_root(data, help="MVTec AD folder (default: the built-in dataset named by --dataset)")
+    data.add_argument("--dataset", choices=["photos", "synthetic"], default=None,
+                      help="built-in dataset, generated once and cached: 'photos' (real "
+                      "photographs, the default) or 'synthetic' (rendered)")
     _add_categories(bench, "run")
     bench.add_argument("--models", nargs="+", default=None, metavar="NAME",
                        help="registry names (see `mvtec-sklearn models`) or 'all' "
@@ -131,10 +135,13 @@ def _build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--n-jobs", type=_positive_int, default=1, metavar="N",
                       help="parallel processes reading the images (default: %(default)s)")
 
-    gen = sub.add_parser("generate", help="write the synthetic MVTec-format dataset",
-                         description="Write the synthetic MVTec-format dataset into a folder.")
+    gen = sub.add_parser("generate", help="write the real-photo or the synthetic MVTec-format "
+                         "dataset", description="Write the real-photo (default) or the "
+                         "synthetic MVTec-format dataset into a folder.")
     gen.set_defaults(handler=_generate)
     _add_root(gen, required=True, help="folder to write the dataset into")
+    gen.add_argument("--dataset", choices=["photos", "synthetic"], default="photos",
+                     help="which generator (default: %(default)s)")
     _add_categories(gen, "write")
     gen.add_argument("--n-train", type=_positive_int, default=60, metavar="N",
                      help="good training images per category (default: %(default)s)")
@@ -143,7 +150,8 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--n-test-defect", type=_non_negative_int, default=40, metavar="N",
                      help="defective test images per category (default: %(default)s)")
     gen.add_argument("--image-size", type=_positive_int, default=None, metavar="PIXELS",
-                     help="side length of the images (default: each category's own)")
+                     help="side length of the images (default: 256 for photos, each "
+                     "synthetic category's own)")
     gen.add_argument("--overwrite", action="store_true",
                      help="replace category folders that already exist under --root")
     _add_random_state(gen, "the generator")
@@ -173,6 +181,7 @@ def _benchmark(args: argparse.Namespace) -> int:
             random_state=args.random_state,
             seeds=args.seeds,
             n_bootstrap=args.n_bootstrap,
+            dataset=args.dataset,
             verbose=True,
         )
     except KeyboardInterrupt:  # run_benchmark has said where the finished jobs are
@@ -210,19 +219,22 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from mvtec_sklearn.datasets import make_mvtec_like
+    from mvtec_sklearn.datasets import make_mvtec_like, make_mvtec_photos
 
-    make_mvtec_like(
+    make = make_mvtec_photos if args.dataset == "photos" else make_mvtec_like
+    sizes = {} if args.image_size is None else {"image_size": args.image_size}
+    make(
         args.root,
         categories=args.categories,
         n_train=args.n_train,
         n_test_good=args.n_test_good,
         n_test_defect=args.n_test_defect,
-        image_size=args.image_size,
         random_state=args.random_state,
         overwrite=args.overwrite,
+        **sizes,
     )
-    print(f"Synthetic MVTec-format dataset written to {args.root}")
+    label = "Real-photo" if args.dataset == "photos" else "Synthetic"
+    print(f"{label} MVTec-format dataset written to {args.root}")
     return 0
 
 

@@ -66,8 +66,16 @@ RESULT_COLUMNS = [
 #: worst-missed defective ones (:func:`mvtec_sklearn.plotting.plot_anomaly_grid`).
 N_OVERLAY = 4
 
-#: Keyword arguments of :func:`mvtec_sklearn.datasets.synthetic_root` for ``root=None``.
+#: Keyword arguments of :func:`mvtec_sklearn.datasets.photos_root` for ``root=None``
+#: (``dataset="photos"``, the default).
+PHOTO_DATASET = {"n_train": 30, "n_test_good": 10, "n_test_defect": 20}
+
+#: Keyword arguments of :func:`mvtec_sklearn.datasets.synthetic_root` for ``root=None``
+#: with ``dataset="synthetic"``.
 SYNTHETIC_DATASET = {"n_train": 30, "n_test_good": 10, "n_test_defect": 20}
+
+#: The built-in datasets ``run_benchmark(dataset=...)`` generates (once) when ``root`` is None.
+DATASETS = ("photos", "synthetic")
 
 
 def _job_stem(category, model, seed=None):
@@ -169,11 +177,20 @@ def _resolve_metrics(metrics):
     return metrics
 
 
-def _resolve_root(root):
-    from mvtec_sklearn.datasets import synthetic_root
+def _resolve_root(root, dataset):
+    from mvtec_sklearn.datasets import photos_root, synthetic_root
 
+    if dataset is not None and dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {list(DATASETS)} or None; got {dataset!r}.")
     if root is None:
-        return os.path.abspath(synthetic_root(**SYNTHETIC_DATASET))
+        if dataset == "synthetic":
+            return os.path.abspath(synthetic_root(**SYNTHETIC_DATASET))
+        return os.path.abspath(photos_root(**PHOTO_DATASET))
+    if dataset is not None:
+        raise ValueError(
+            f"Pass either root or dataset, not both (root={os.fspath(root)!r}, "
+            f"dataset={dataset!r})."
+        )
     root = os.path.abspath(os.fspath(root))
     if not os.path.isdir(root):
         raise FileNotFoundError(f"Dataset root {root!r} does not exist.")
@@ -828,6 +845,7 @@ def run_benchmark(
     seeds: int = 1,
     n_bootstrap: int = 200,
     verbose: bool = False,
+    dataset: Literal["photos", "synthetic"] | None = None,
 ) -> pd.DataFrame:
     """Run every model on every category and collect image and pixel metrics.
 
@@ -845,8 +863,8 @@ def run_benchmark(
     Parameters
     ----------
     root : str or os.PathLike, default=None
-        MVTec AD folder (one sub-folder per category). None runs on the built-in
-        synthetic dataset (:func:`mvtec_sklearn.datasets.synthetic_root`).
+        MVTec AD folder (one sub-folder per category). None runs on a built-in
+        dataset, generated once and cached (see ``dataset``).
     categories : str or list of str, default=None
         Categories to run; by default every category found under ``root``.
     models : None, "all", str, list or dict, default=None
@@ -889,6 +907,14 @@ def run_benchmark(
         :func:`mvtec_sklearn.metrics.bootstrap_ci`); 0 skips them.
     verbose : bool, default=False
         Progress bars and one log line per finished job.
+    dataset : {"photos", "synthetic"} or None, default=None
+        The built-in dataset used when ``root`` is None, each with 30 good
+        training images and 10 good + 20 defective test images per category:
+        ``"photos"`` (the default), the 12 real-photo categories
+        (:func:`mvtec_sklearn.datasets.photos_root`, 256 px), or
+        ``"synthetic"``, the 15 rendered ones
+        (:func:`mvtec_sklearn.datasets.synthetic_root`). Passing it together
+        with ``root`` is an error.
 
     Returns
     -------
@@ -905,7 +931,7 @@ def run_benchmark(
     Examples
     --------
     >>> from mvtec_sklearn.benchmark import run_benchmark
-    >>> results = run_benchmark(categories=["bottle"], models=["iforest-pixels"])  # doctest: +SKIP
+    >>> results = run_benchmark(categories=["coffee"], models=["iforest-pixels"])  # doctest: +SKIP
     >>> results[["category", "model", "image_auroc"]]  # doctest: +SKIP
     """
     start_time = time.perf_counter()
@@ -919,7 +945,7 @@ def run_benchmark(
             "backend must be None, 'loky', 'threading', 'multiprocessing' or 'dask'; "
             f"got {backend!r}."
         )
-    root = _resolve_root(root)
+    root = _resolve_root(root, dataset)
     category_list = _resolve_categories(root, categories)
     outputs = _Outputs(out, root)
     if cache_dir is None and outputs.out is not None:

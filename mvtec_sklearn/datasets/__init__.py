@@ -1,4 +1,4 @@
-"""Reading MVTec AD, the torch Dataset, the cache and the synthetic generator."""
+"""Reading MVTec AD, the torch Dataset, the cache, and the rendered and real-photo generators."""
 
 from ._cache import CACHE_VERSION, DatasetCache, load_cache, save_cache
 from ._io import (
@@ -19,6 +19,13 @@ from ._mvtec import (
     load_masks,
     load_mvtec,
 )
+from ._photos import (
+    PHOTO_CATEGORIES,
+    PHOTO_GENERATOR_VERSION,
+    make_mvtec_photos,
+    photo_defect_types,
+    photos_root,
+)
 from ._synthetic import GENERATOR_VERSION, make_mvtec_like, synthetic_defect_types, synthetic_root
 
 __all__ = [
@@ -30,6 +37,8 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MVTecDataset",
     "OBJECT_CATEGORIES",
+    "PHOTO_CATEGORIES",
+    "PHOTO_GENERATOR_VERSION",
     "TEXTURE_CATEGORIES",
     "check_image_input",
     "collate_with_provenance",
@@ -40,6 +49,9 @@ __all__ = [
     "load_masks",
     "load_mvtec",
     "make_mvtec_like",
+    "make_mvtec_photos",
+    "photo_defect_types",
+    "photos_root",
     "read_image",
     "read_image_size",
     "read_mask",

@@ -425,14 +425,26 @@ def _combined(*ops):
     return op
 
 
-def _apply_defect(rng, op, ctx, name, category):
-    """Draw one defect whose mask covers 0.1-20 % of the image and barely moves the mean."""
+def _apply_defect(rng, op, ctx, name, category, region_mask=False):
+    """Draw one defect whose mask covers 0.1-20 % of the image and barely moves the mean.
+
+    The mask is the set of pixels the defect changed by more than ``_CHANGED``.
+    With ``region_mask=True`` (pastes of whole regions) it is the region ``op``
+    returns, and most of that region must have changed.
+    """
     base_mean = float(ctx.img.mean())
     npx = ctx.n * ctx.n
+
+    def final_mask(out, mask):
+        changed = np.abs(out - ctx.img).max(axis=-1) > _CHANGED
+        if not region_mask:
+            return mask & changed
+        return mask if changed[mask].mean() >= 0.5 else np.zeros_like(mask)
+
     for _ in range(60):
         out, mask = op(rng, ctx)
         out = np.clip(out, 0, 1).astype(np.float32)
-        mask = mask & (np.abs(out - ctx.img).max(axis=-1) > _CHANGED)
+        mask = final_mask(out, mask)
         frac = mask.mean()
         if not (_MIN_COVERAGE <= frac <= _MAX_COVERAGE) or mask.sum() < 2:
             continue
@@ -446,7 +458,7 @@ def _apply_defect(rng, op, ctx, name, category):
         if abs(float(out.mean()) - base_mean) > _MEAN_SHIFT_CAP * 1.5:
             continue
         out = np.where(mask[..., None], out, ctx.img)
-        mask = np.abs(out - ctx.img).max(axis=-1) > _CHANGED
+        mask = final_mask(out, mask)
         if _MIN_COVERAGE <= mask.mean() <= _MAX_COVERAGE and mask.sum() >= 2:
             return out, mask
     raise ValueError(
@@ -1533,6 +1545,22 @@ def make_mvtec_like(
     if image_size is not None:
         image_size = _check_count("image_size", image_size, 32)
     random_state = _check_random_state(random_state)
+
+    def write(cat_dir, category):
+        size = image_size or _SPECS[category].size
+
+        def render(folder, index):
+            return _render(category, folder, index, size, random_state)
+
+        _write_category(
+            cat_dir, sorted(_SPECS[category].defects), n_train, n_test_good, n_test_defect, render
+        )
+
+    return _write_dataset(root, categories, overwrite, write)
+
+
+def _write_dataset(root, categories, overwrite, write_category):
+    """Create ``root`` and call ``write_category(cat_dir, category)`` for each category."""
     root = os.fspath(root)
     os.makedirs(root, exist_ok=True)
     for category in categories:
@@ -1543,18 +1571,12 @@ def make_mvtec_like(
                     f"{cat_dir!r} already exists; pass overwrite=True or write to another root."
                 )
             shutil.rmtree(cat_dir)
-        _write_category(
-            cat_dir, category, n_train, n_test_good, n_test_defect, image_size, random_state
-        )
+        write_category(cat_dir, category)
     return root
 
 
-def _write_category(
-    cat_dir, category, n_train, n_test_good, n_test_defect, image_size, random_state
-):
-    spec = _SPECS[category]
-    size = image_size or spec.size
-    defects = sorted(spec.defects)
+def _write_category(cat_dir, defects, n_train, n_test_good, n_test_defect, render):
+    """Write one category's folders; ``render(folder, index)`` gives an image and its mask."""
     per_type = [
         n_test_defect // len(defects) + (i < n_test_defect % len(defects))
         for i in range(len(defects))
@@ -1568,7 +1590,7 @@ def _write_category(
             mask_dir = os.path.join(cat_dir, "ground_truth", folder.split("/", 1)[1])
             os.makedirs(mask_dir, exist_ok=True)
         for i in range(count):
-            img, mask = _render(category, folder, i, size, random_state)
+            img, mask = render(folder, i)
             Image.fromarray(img).save(os.path.join(out_dir, f"{i:03d}.png"), compress_level=1)
             if mask is not None:
                 Image.fromarray(mask.astype(np.uint8) * 255).save(
@@ -1616,43 +1638,44 @@ def synthetic_root(data_home: str | os.PathLike[str] | None = None, **make_kwarg
     ...     n_test_good=1, n_test_defect=2, image_size=32) == root
     (['grid'], True)
     """
+    return _cached_root(
+        "synthetic", make_mvtec_like, GENERATOR_VERSION, _check_categories, data_home, make_kwargs
+    )
+
+
+def _cached_root(name, make, version, check_categories, data_home, make_kwargs):
+    """Generate a dataset with ``make`` once, in a folder keyed on its settings; reuse it."""
+    caller = f"{name}_root()"
     if "root" in make_kwargs or "overwrite" in make_kwargs:
-        raise TypeError(
-            "synthetic_root() chooses the folder itself; do not pass root or overwrite."
-        )
+        raise TypeError(f"{caller} chooses the folder itself; do not pass root or overwrite.")
     import inspect
 
-    allowed = set(inspect.signature(make_mvtec_like).parameters) - {"root", "overwrite"}
+    signature = inspect.signature(make).parameters
+    allowed = set(signature) - {"root", "overwrite"}
     unknown = sorted(set(make_kwargs) - allowed)
     if unknown:
-        raise TypeError(f"Unknown make_mvtec_like arguments {unknown}; allowed: {sorted(allowed)}.")
-    if make_kwargs.get("random_state", 0) is None:
-        raise ValueError(
-            "synthetic_root() needs a fixed random_state (an int) to reuse its folder."
+        raise TypeError(
+            f"Unknown {make.__name__} arguments {unknown}; allowed: {sorted(allowed)}."
         )
-    defaults = {
-        k: v.default
-        for k, v in inspect.signature(make_mvtec_like).parameters.items()
-        if k in allowed
-    }
+    if make_kwargs.get("random_state", 0) is None:
+        raise ValueError(f"{caller} needs a fixed random_state (an int) to reuse its folder.")
+    defaults = {k: v.default for k, v in signature.items() if k in allowed}
     settings = {**defaults, **make_kwargs}
-    settings["categories"] = _check_categories(settings["categories"])
+    settings["categories"] = check_categories(settings["categories"])
     settings = {k: (int(v) if isinstance(v, np.integer) else v) for k, v in settings.items()}
     key = hashlib.sha256(
-        json.dumps({"version": GENERATOR_VERSION, **settings}, sort_keys=True).encode()
+        json.dumps({"version": version, **settings}, sort_keys=True).encode()
     ).hexdigest()[:16]
     home = os.fspath(data_home) if data_home is not None else _default_data_home()
-    final = os.path.join(home, f"synthetic-{key}")
+    final = os.path.join(home, f"{name}-{key}")
     if os.path.isdir(final):
         return final
     os.makedirs(home, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".synthetic-tmp-", dir=home)
+    tmp = tempfile.mkdtemp(prefix=f".{name}-tmp-", dir=home)
     try:
-        make_mvtec_like(tmp, overwrite=True, **settings)
+        make(tmp, overwrite=True, **settings)
         with open(os.path.join(tmp, "settings.json"), "w") as fh:
-            json.dump(
-                {"generator_version": GENERATOR_VERSION, **settings}, fh, indent=1, sort_keys=True
-            )
+            json.dump({"generator_version": version, **settings}, fh, indent=1, sort_keys=True)
         try:
             os.rename(tmp, final)
         except OSError:

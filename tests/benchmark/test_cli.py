@@ -81,3 +81,36 @@ def test_cli_benchmark_user_errors_are_one_line(tiny_root, tmp_path, capsys, arg
     err = capsys.readouterr().err
     assert err.startswith("mvtec-sklearn benchmark: error:") and message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_benchmark_dataset_choice(monkeypatch, capsys, tmp_path):
+    import pandas as pd
+
+    import mvtec_sklearn.benchmark as benchmark
+
+    seen = []
+
+    def fake_run_benchmark(**kwargs):
+        seen.append((kwargs["root"], kwargs["dataset"]))
+        return pd.DataFrame({"status": ["ok"]})
+
+    monkeypatch.setattr(benchmark, "run_benchmark", fake_run_benchmark)
+    out = str(tmp_path / "o")
+    assert main(["benchmark", "--out", out]) == 0
+    assert main(["benchmark", "--dataset", "synthetic", "--out", out]) == 0
+    assert main(["benchmark", "--root", "/data/mvtec", "--out", out]) == 0
+    assert seen == [(None, None), (None, "synthetic"), ("/data/mvtec", None)]
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--root", "/data/mvtec", "--dataset", "photos"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("dataset", "category"), [(None, "coins"), ("synthetic", "grid")])
+def test_cli_generate_writes_the_named_dataset(tmp_path, capsys, dataset, category):
+    from mvtec_sklearn.datasets import list_categories
+
+    args = ["generate", "--root", str(tmp_path), "--categories", category, "--image-size", "32",
+            "--n-train", "2", "--n-test-good", "1", "--n-test-defect", "2"]
+    assert main(args + (["--dataset", dataset] if dataset else [])) == 0
+    assert list_categories(str(tmp_path)) == [category]
+    assert ("Synthetic" if dataset else "Real-photo") in capsys.readouterr().out

@@ -271,3 +271,28 @@ def test_scores_and_maps_from_one_pass_when_the_detector_offers_it(tiny_root):
     )
     assert (results.loc["one-pass", "map_seconds"] == 0).all()
     assert (results.loc["two-pass", "map_seconds"] > 0).all()
+
+
+def test_default_data_is_the_photo_set_and_synthetic_is_available_by_name(
+    tmp_path, monkeypatch
+):
+    from mvtec_sklearn.benchmark import _runner
+
+    monkeypatch.setenv("MVTEC_SKLEARN_DATA", str(tmp_path / "home"))
+    tiny = {"n_train": 3, "n_test_good": 2, "n_test_defect": 2, "image_size": 32}
+    monkeypatch.setattr(_runner, "PHOTO_DATASET", {**tiny, "categories": ["coins"]})
+    monkeypatch.setattr(_runner, "SYNTHETIC_DATASET", {**tiny, "categories": ["grid"]})
+    models = [("pd", PixelDeviation())]
+
+    photos = run_benchmark(models=models, out=tmp_path / "photos")
+    assert photos.category.tolist() == ["coins"] and (photos.status == "ok").all()
+    assert "photos-" in (tmp_path / "photos" / "benchmark.log").read_text()
+    synthetic = run_benchmark(models=models, dataset="synthetic")
+    assert synthetic.category.tolist() == ["grid"] and (synthetic.status == "ok").all()
+    assert sorted(os.listdir(tmp_path / "home"))[0].startswith("photos-")  # generated once each
+    assert len(os.listdir(tmp_path / "home")) == 2
+
+    with pytest.raises(ValueError, match="either root or dataset"):
+        run_benchmark(tmp_path, models=models, dataset="photos")
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        run_benchmark(models=models, dataset="mvtec")
