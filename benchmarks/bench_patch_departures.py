@@ -1,4 +1,4 @@
-"""Where PatchCore and PaDiM depart from a reference implementation, measured.
+"""Where PatchCore and PaDiM depart from a reference implementation, and other backbones, measured.
 
 Each row is one variant of a detector, fitted and scored on every category of
 an MVTec-format root (the built-in real-photo set by default), with the
@@ -17,6 +17,9 @@ PatchCore
   ``max-score``      ``n_neighbors=1``: the image score is the largest patch
                      distance (the reference code's score).
   ``sigma-0``        no map smoothing.
+  ``lite0-256``      the default backbone at 256 px.
+  ``lite1-240``,     the offline EfficientNet-Lite1 and Lite2 at their native
+  ``lite2-260``      input sizes (240 and 260 px), default layers.
 PaDiM
   ``default``        100 random channels, ``Sigma + 0.01 I`` (paper), 3x3
                      neighbourhood average of the patch features (PatchCore's
@@ -46,6 +49,9 @@ VARIANTS = {
         "no-pooling": {"embedding_dim": None},
         "max-score": {"n_neighbors": 1},
         "sigma-0": {"smoothing_sigma": 0.0},
+        "lite0-256": {"image_size": 256},
+        "lite1-240": {"backbone": "efficientnet_lite1", "image_size": 240},
+        "lite2-260": {"backbone": "efficientnet_lite2", "image_size": 260},
     },
     "padim": {
         "default": {},
@@ -77,7 +83,11 @@ def main(argv=None):
                         help="MVTec-format root (default: the built-in real-photo set)")
     parser.add_argument("--categories", default=None, help="comma-separated (default: all)")
     parser.add_argument("--models", default="patchcore,padim")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated variant names (default: all; 'default' is "
+                        "always run, as the reference of the comparison)")
     args = parser.parse_args(argv)
+    chosen = None if args.variants is None else {"default", *args.variants.split(",")}
 
     from mvtec_sklearn import datasets
     from mvtec_sklearn.datasets import list_categories, load_masks, load_mvtec
@@ -92,6 +102,8 @@ def main(argv=None):
         masks = load_masks(test.mask_paths, size=size)
         for model in args.models.split(","):
             for name, params in VARIANTS[model].items():
+                if chosen is not None and name not in chosen:
+                    continue
                 row = {"category": category, "model": model, "variant": name,
                        **_evaluate(model, params, train, test, masks)}
                 rows.append(row)

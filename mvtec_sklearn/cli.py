@@ -60,7 +60,7 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _add_root(parser: argparse.ArgumentParser, *, required: bool = False, help: str) -> None:
+def _add_root(parser: argparse._ActionsContainer, *, required: bool = False, help: str) -> None:
     parser.add_argument("--root", required=required, default=None, metavar="DIR", help=help)
 
 

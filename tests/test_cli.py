@@ -72,7 +72,8 @@ def test_every_subcommand_spells_the_dataset_root_and_has_help_for_every_option(
 def test_generate_overwrite_and_counts(tmp_path, capsys):
     from mvtec_sklearn.datasets import load_mvtec
 
-    argv = ["generate", "--root", str(tmp_path), "--categories", "bottle", "--n-train", "3",
+    argv = ["generate", "--root", str(tmp_path), "--dataset", "synthetic", "--categories",
+            "bottle", "--n-train", "3",
             "--n-test-good", "1", "--n-test-defect", "2", "--image-size", "32"]
     assert main(argv) == 0
     train, test = load_mvtec(tmp_path, "bottle", "train"), load_mvtec(tmp_path, "bottle", "test")

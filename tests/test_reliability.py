@@ -296,11 +296,15 @@ def test_7_symlinked_category_is_protected(small_root, tmp_path):
     assert _snapshot(elsewhere) == before
 
 
-def test_7_cli_refuses_an_out_inside_the_dataset(small_root):
+def test_7_cli_refuses_an_out_inside_the_dataset(small_root, capsys):
     from mvtec_sklearn.cli import main
 
-    with pytest.raises(ValueError, match="lies inside the dataset folder"):
-        main(["summary", small_root, "--out", os.path.join(small_root, "tile", "x")])
+    before = _snapshot(small_root)
+    out = os.path.join(small_root, "tile", "x")
+    assert main(["summary", "--root", small_root, "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "lies inside the dataset folder" in err and len(err.strip().splitlines()) == 1
+    assert _snapshot(small_root) == before
 
 
 # 8. ------------------------------------------------------------------------------------

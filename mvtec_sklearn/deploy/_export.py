@@ -43,7 +43,7 @@ def _torch_modules():
 
     from mvtec_sklearn.detectors._coreset import nearest_neighbors
     from mvtec_sklearn.detectors._patch_base import _postprocess_maps
-    from mvtec_sklearn.detectors._patchcore import _patch_embeddings
+    from mvtec_sklearn.detectors._patchcore import _pooling_matrix
 
     class Features(nn.Module):
         """(n, H, W, 3) in [0, 1] -> normalised network input -> patch features (n, C, h, w)."""
@@ -69,13 +69,11 @@ def _torch_modules():
         def __init__(self, det):
             super().__init__()
             self.features = Features(det.featurizer_)
-            d, self.h, self.w = det.feature_map_shape_
+            _, self.h, self.w = det.feature_map_shape_
             c = det.featurizer_.feature_map_shape_[0]
             layer_channels = tuple(det.featurizer_.layer_channels_.values())
-            # the channel pooling is linear: its matrix is the embedding of the unit vectors
-            eye = torch.eye(c, dtype=torch.float64)[:, :, None, None]
-            pool = _patch_embeddings(eye, layer_channels, det._pool_dim,
-                                     torch.empty(c, d, dtype=torch.float64))
+            pool = (torch.eye(c) if det._pool_dim is None
+                    else _pooling_matrix(layer_channels, det._pool_dim))
             bank = torch.from_numpy(det.memory_bank_).float()
             self.register_buffer("pool", pool.float())
             self.register_buffer("bank", bank)
@@ -85,6 +83,7 @@ def _torch_modules():
                 else torch.zeros(bank.shape[0], 1, dtype=torch.long)
             self.register_buffer("support", support)
             self.network_size = tuple(det._network_size)
+            self.sigma = float(det.smoothing_sigma)
 
         def forward(self, images):
             feats = self.features(images)
@@ -102,7 +101,7 @@ def _torch_modules():
                 dists = torch.linalg.vector_norm(queries[rows][:, None, :] - neighbours, dim=2)
                 scores = (1.0 - torch.exp(s_star - torch.logsumexp(dists, dim=1))) * s_star
             smooth, _ = _postprocess_maps(patch.view(n, self.h, self.w), self.network_size,
-                                          self.network_size)
+                                          self.network_size, self.sigma)
             return scores, smooth
 
     class PaDiMGraph(nn.Module):
@@ -114,13 +113,14 @@ def _torch_modules():
             self.register_buffer("mean", torch.from_numpy(det.mean_))
             self.register_buffer("whitening", torch.from_numpy(det.whitening_))
             self.network_size = tuple(det._network_size)
+            self.sigma = float(det.smoothing_sigma)
 
         def forward(self, images):
             feats = self.features(images).index_select(1, self.channels).flatten(2)  # (n, k, P)
             diff = feats.permute(2, 1, 0) - self.mean[:, :, None]
             dist = torch.linalg.vector_norm(torch.bmm(self.whitening, diff), dim=1)
             patch = dist.T.reshape(-1, self.h, self.w)
-            smooth, _ = _postprocess_maps(patch, self.network_size, self.network_size)
+            smooth, _ = _postprocess_maps(patch, self.network_size, self.network_size, self.sigma)
             return smooth.flatten(1).amax(dim=1), smooth
 
     class KNNPipelineGraph(nn.Module):
