@@ -36,6 +36,7 @@ from PIL import Image
 from ._synthetic import (
     _apply_defect,
     _cached_root,
+    _check_categories,
     _check_count,
     _check_random_state,
     _Ctx,
@@ -77,11 +78,13 @@ class _PhotoSpec:
 
 #: category -> how its normal images are cut from which photo.
 _PHOTO_SPECS = {
+    # textures
+    "brick": _PhotoSpec("brick", "texture", 0.45, "grass", turn=False),
     "grass": _PhotoSpec("grass", "texture", 0.45, "brick"),
     "gravel": _PhotoSpec("gravel", "texture", 0.45, "tissue"),
-    "brick": _PhotoSpec("brick", "texture", 0.45, "grass", turn=False),
     "stars": _PhotoSpec("hubble_deep_field", "texture", 0.35, "tissue"),
     "tissue": _PhotoSpec("immunohistochemistry", "texture", 0.45, "gravel"),
+    # objects
     "astronaut": _PhotoSpec("astronaut", "object", 0.85, "gravel"),
     "cameraman": _PhotoSpec("camera", "object", 0.85, "tissue"),
     "coffee": _PhotoSpec("coffee", "object", 0.85, "brick"),
@@ -92,14 +95,12 @@ _PHOTO_SPECS = {
 }
 
 #: Names of the real-photo categories, textures first.
-PHOTO_CATEGORIES = tuple(
-    sorted(_PHOTO_SPECS, key=lambda c: (_PHOTO_SPECS[c].kind != "texture", c))
-)
+PHOTO_CATEGORIES = tuple(_PHOTO_SPECS)
 
 
 @lru_cache(maxsize=64)
 def _photo(category, image_size):
-    """The category's photo as float32 (H, W, C) in [0, 1], scaled so a view is ~image_size px.
+    """The category's photo, uint8 (H, W) or (H, W, 3), scaled so a view is ~image_size px.
 
     Downscaling happens once here with a Lanczos filter, so that the per-image
     affine views below resample at about 1:1 and do not alias.
@@ -284,17 +285,7 @@ def _render_photo(category, folder, index, size, random_state):
 
 
 def _check_photo_categories(categories):
-    if categories is None:
-        return list(PHOTO_CATEGORIES)
-    categories = [categories] if isinstance(categories, str) else list(categories)
-    unknown = [c for c in categories if c not in _PHOTO_SPECS]
-    if unknown or not categories:
-        raise ValueError(
-            f"Unknown photo categories {unknown}; choose from {sorted(_PHOTO_SPECS)}."
-            if unknown
-            else "categories must not be empty."
-        )
-    return list(dict.fromkeys(categories))
+    return _check_categories(categories, _PHOTO_SPECS, "photo")
 
 
 def photo_defect_types(category: str) -> list[str]:

@@ -1432,16 +1432,18 @@ def _check_random_state(random_state):
     return int(random_state)
 
 
-def _check_categories(categories):
+def _check_categories(categories, known=None, kind="synthetic"):
+    """``categories`` as a list of names from ``known`` (default: the synthetic ones)."""
+    known = _SPECS if known is None else known
     if categories is None:
-        return list(_SPECS)
+        return list(known)
     if isinstance(categories, str):
         categories = [categories]
     categories = list(categories)
-    unknown = [c for c in categories if c not in _SPECS]
+    unknown = [c for c in categories if c not in known]
     if unknown or not categories:
         raise ValueError(
-            f"Unknown synthetic categories {unknown}; choose from {sorted(_SPECS)}."
+            f"Unknown {kind} categories {unknown}; choose from {sorted(known)}."
             if unknown
             else "categories must not be empty."
         )
