@@ -12,6 +12,8 @@ import os
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 import numpy as np
+
+from mvtec_sklearn.utils import torch_threads
 from PIL import Image, UnidentifiedImageError
 
 if TYPE_CHECKING:
@@ -392,8 +394,9 @@ def load_images(
                         f"Images have different sizes: {first[0]} ({first[1]!r}) and "
                         f"{image.shape[:2]} ({os.fspath(p)!r}); pass size= to resize them."
                     )
-            converted.append(_convert_image(image.reshape(*image.shape[:2], -1), size,
-                                            channels, dtype))
+            with torch_threads(1, enabled=size is not None):
+                converted.append(_convert_image(image.reshape(*image.shape[:2], -1), size,
+                                                channels, dtype))
             del image
         if channels == "keep" and len({im.shape[-1] for im in converted}) > 1:
             converted = [np.repeat(im, 3, axis=-1) if im.shape[-1] == 1 else im
@@ -442,11 +445,12 @@ def load_images(
     elif arr.dtype.kind not in "iuf" and arr.dtype != bool:
         raise ValueError(f"Unsupported image dtype {arr.dtype}.")
     # Image by image, so that memory follows the output (not a float copy of the input).
-    first_out = _convert_image(arr[0], size, channels, dtype)
-    out = np.empty((len(arr), *first_out.shape), dtype=first_out.dtype)
-    out[0] = first_out
-    for i in range(1, len(arr)):
-        out[i] = _convert_image(arr[i], size, channels, dtype)
+    with torch_threads(1, enabled=size is not None):
+        first_out = _convert_image(arr[0], size, channels, dtype)
+        out = np.empty((len(arr), *first_out.shape), dtype=first_out.dtype)
+        out[0] = first_out
+        for i in range(1, len(arr)):
+            out[i] = _convert_image(arr[i], size, channels, dtype)
     return out
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mvtec_sklearn.utils import torch_threads
+
 __all__ = ["greedy_coreset", "k_center_greedy", "nearest_neighbors", "random_projection"]
 
 #: Number of float32 elements of a temporary distance block (16 MiB): small enough
@@ -149,16 +151,10 @@ def k_center_greedy(features, n_centers, *, start_index=0, chunk_size=65536):
     nearest = torch.zeros(n, dtype=torch.long, device=dev)
 
     # The loop is a long chain of small dependent ops: on the CPU, intra-op
-    # threading only adds synchronisation (badly so on a busy machine), so it
-    # runs single-threaded (restored afterwards).
-    threads = torch.get_num_threads()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    # threading only adds synchronisation, so it runs single-threaded.
+    with torch_threads(1, enabled=dev.type == "cpu"):
         _greedy_loop(x, sq, low, centers, center_sq, indices, min_d2, nearest,
                      int(start_index), chunk_size)
-    finally:
-        torch.set_num_threads(threads)
     return indices, nearest, min_d2
 
 

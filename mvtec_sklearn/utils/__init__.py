@@ -2,7 +2,13 @@
 
 from ._files import atomic_write, check_outside_dataset, remove_stale_temporaries, safe_filename
 from ._progress import progress
-from ._torch import as_numpy, resolve_device, seed_from_random_state, torch_generator
+from ._torch import (
+    as_numpy,
+    resolve_device,
+    seed_from_random_state,
+    torch_generator,
+    torch_threads,
+)
 
 __all__ = [
     "as_numpy",
@@ -14,4 +20,5 @@ __all__ = [
     "safe_filename",
     "seed_from_random_state",
     "torch_generator",
+    "torch_threads",
 ]
