@@ -170,9 +170,11 @@ def _generate(dataset, root, categories, args):
 
     generator = (datasets.make_mvtec_photos if dataset == "photos"
                  else datasets.make_mvtec_like)
+    # the rendered categories keep their own sizes (some defects need more than 256 px)
+    size = args.image_px if dataset == "photos" else None
     return generator(root, categories=categories, n_train=args.n_train,
                      n_test_good=args.n_test_good, n_test_defect=args.n_test_defect,
-                     image_size=args.image_px, random_state=0)
+                     image_size=size, random_state=0)
 
 
 def _categories(dataset):
@@ -213,7 +215,8 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=60)
     parser.add_argument("--n-test-good", type=int, default=20)
     parser.add_argument("--n-test-defect", type=int, default=60)
-    parser.add_argument("--image-px", type=int, default=256, help="size of the generated images")
+    parser.add_argument("--image-px", type=int, default=256,
+                        help="size of the generated photo images (rendered ones keep their own)")
     parser.add_argument("--image-size", type=int, default=224, help="network input size")
     parser.add_argument("--coreset-ratio", type=float, default=0.1)
     parser.add_argument("--n-neighbors", type=int, default=9)
@@ -231,7 +234,7 @@ def main(argv=None):
 
     import pandas as pd
 
-    from mvtec_sklearn.datasets import load_masks, load_mvtec
+    from mvtec_sklearn.datasets import load_masks, load_mvtec, read_image_size
 
     anomalib_python = ensure_anomalib_venv(args.anomalib_venv)
     data_root = Path(args.data or tempfile.mkdtemp(prefix="parity_"))
@@ -246,7 +249,7 @@ def main(argv=None):
         for category in categories:
             train = load_mvtec(root, category, split="train")
             test = load_mvtec(root, category, split="test")
-            masks = load_masks(test.mask_paths, size=(args.image_px, args.image_px))
+            masks = load_masks(test.mask_paths, size=read_image_size(test.paths[0]))
             for model in args.models.split(","):
                 cfg = {"model": model, "train": list(map(str, train.paths)),
                        "test": list(map(str, test.paths)), "image_size": args.image_size,
