@@ -335,10 +335,16 @@ def _efficientnet_featurizer(image_size=None):
     )
 
 
-def _resnet_featurizer(image_size=None):
+def _resnet_featurizer(image_size=None, random_state=None):
     from mvtec_sklearn.features import ResNetFeaturizer
 
-    return ResNetFeaturizer(arch="resnet18", weights=resnet_weights(), image_size=image_size or 224)
+    # The seed matters only for the random initialisation used without cached weights.
+    return ResNetFeaturizer(
+        arch="resnet18",
+        weights=resnet_weights(),
+        image_size=image_size or 224,
+        random_state=random_state,
+    )
 
 
 # ---- classical detectors --------------------------------------------------------------

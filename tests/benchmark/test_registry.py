@@ -86,6 +86,19 @@ def test_call_factory_passes_accepted_arguments():
     assert detector[-1].random_state == 5
 
 
+@pytest.mark.parametrize("name", ["knn-resnet", "patchcore-resnet", "padim-resnet"])
+def test_resnet_entries_are_seeded(name, monkeypatch):
+    """Without cached ImageNet weights the ResNet entries start from random weights: the
+    benchmark's ``random_state`` seeds them, so two runs give the same scores."""
+    from mvtec_sklearn.benchmark import _registry
+
+    monkeypatch.setattr(_registry, "resnet_weights", lambda: None)
+    featurizer, detector = MODEL_REGISTRY[name].build(image_size=32, random_state=7)
+    model = featurizer if featurizer is not None else detector
+    assert model.weights is None
+    assert model.random_state == 7
+
+
 @pytest.mark.slow
 def test_every_registry_entry_runs(tmp_path_factory, monkeypatch):
     """Each registered model fits and scores on a tiny dataset (32 px, both 1- and 3-channel).
