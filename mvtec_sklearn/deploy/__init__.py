@@ -3,7 +3,8 @@
 Nothing here imports torch until it is needed.
 """
 
-from ._export import ExportedDetector, export_onnx, export_torchscript
+from ._export import export_onnx, export_torchscript
+from ._exported import ExportedDetector
 from ._model_file import MODEL_FORMAT, load_model, model_thresholds, save_model, training_signature
 from ._predict import SCORE_COLUMNS, overlay_heatmap, predict_images
 

@@ -227,7 +227,7 @@ def load_model(path: str | os.PathLike[str], *, with_metadata: bool = False) -> 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No model file at {path!r}.")
     if path.lower().endswith(_EXPORT_SUFFIXES):
-        from ._export import ExportedDetector
+        from ._exported import ExportedDetector
 
         model = ExportedDetector(path)
         return (model, dict(model.metadata)) if with_metadata else model
