@@ -1,4 +1,5 @@
-"""Reading MVTec AD, the torch Dataset, the cache, and the rendered and real-photo generators."""
+"""Reading MVTec AD, the torch Dataset, the cache, the rendered and real-photo generators
+and pseudo-defects for threshold calibration."""
 
 from ._cache import CACHE_VERSION, DatasetCache, load_cache, save_cache
 from ._io import (
@@ -26,6 +27,7 @@ from ._photos import (
     photo_defect_types,
     photos_root,
 )
+from ._pseudo_defects import PSEUDO_DEFECT_RECIPES, pseudo_defects
 from ._synthetic import GENERATOR_VERSION, make_mvtec_like, synthetic_defect_types, synthetic_root
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "OBJECT_CATEGORIES",
     "PHOTO_CATEGORIES",
     "PHOTO_GENERATOR_VERSION",
+    "PSEUDO_DEFECT_RECIPES",
     "TEXTURE_CATEGORIES",
     "check_image_input",
     "collate_with_provenance",
@@ -52,6 +55,7 @@ __all__ = [
     "make_mvtec_photos",
     "photo_defect_types",
     "photos_root",
+    "pseudo_defects",
     "read_image",
     "read_image_size",
     "read_mask",

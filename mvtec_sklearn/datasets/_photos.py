@@ -205,14 +205,17 @@ def _perlin_noise(rng, n, res):
 
 
 def _foreign_texture(fill, coverage=(0.01, 0.08), opacity=(0.6, 1.0)):
-    """DRAEM's anomaly: a thresholded Perlin-noise region filled with another photo."""
+    """DRAEM's anomaly: a thresholded Perlin-noise region filled with another image.
+
+    ``fill(rng, n)`` returns the filling image, float (n, n, C) in [0, 1].
+    """
 
     def op(rng, c):
         res = tuple(int(2 ** rng.integers(1, 3)) for _ in range(2))
         noise = _perlin_noise(rng, c.n, res)
         frac = rng.uniform(*coverage)
         mask = (noise > np.quantile(noise, 1 - frac)) & c.region("fg")
-        source = _as_channels(_normal(rng, fill, c.n), c.channels)
+        source = _as_channels(fill(rng, c.n), c.channels)
         beta = np.float32(rng.uniform(*opacity))
         pasted = c.img * (1 - beta) + source * beta
         return np.where(mask[..., None], pasted, c.img), mask
@@ -260,7 +263,7 @@ def _defects(category):
     fill = _PHOTO_SPECS[category].fill
     return {
         "cut_paste": (_cut_paste(), True),
-        "foreign_texture": (_foreign_texture(fill), True),
+        "foreign_texture": (_foreign_texture(lambda rng, n: _normal(rng, fill, n)), True),
         "scratch": (_scratch(length=(0.15, 0.4), width=(1.5, 3.0), strength=(0.3, 0.5)), False),
         "stain": (_spot(radius=(0.04, 0.1), strength=(0.2, 0.35)), False),
     }

@@ -10,12 +10,12 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, _fit_c
 from sklearn.utils import metadata_routing
 from sklearn.metrics import roc_curve
 from sklearn.model_selection import train_test_split
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_array, check_is_fitted
 
-from mvtec_sklearn.datasets import is_path_sequence, load_images
+from mvtec_sklearn.datasets import is_path_sequence, pseudo_defects
 from mvtec_sklearn.metrics import f1_max
 
 from ._split import _check_anomaly_labels
@@ -41,44 +41,9 @@ def _as_indexable(X):
                        ensure_all_finite=False)
 
 
-#: Pseudo-defective copies made of each held-out normal image by ``pixel_method="synthetic"``.
-N_PSEUDO_COPIES = 3
-
-
-def pseudo_defects(images, random_state=None):
-    """CutPaste-style pseudo-defects: an elliptic patch of another image, shifted and recoloured.
-
-    Parameters
-    ----------
-    images : ndarray of float, shape (n, H, W, C), values in [0, 1]
-        Normal images.
-    random_state : int, RandomState instance or None
-        Seeds the shapes, places, sources and colours.
-
-    Returns
-    -------
-    defective : ndarray like ``images``
-    masks : ndarray of bool, shape (n, H, W)
-        Where the patch was pasted (an ellipse with semi-axes of 4-12 % of
-        the image side, in the central half).
-    """
-    rng = check_random_state(random_state)
-    n, h, w = images.shape[:3]
-    yy, xx = np.mgrid[0:h, 0:w]
-    out = images.copy()
-    masks = np.zeros((n, h, w), dtype=bool)
-    for i in range(n):
-        a, b = rng.uniform(0.04, 0.12, size=2) * (h, w)
-        cy, cx = rng.uniform(0.25, 0.75, size=2) * (h, w)
-        angle = rng.uniform(0, np.pi)
-        u = ((yy - cy) * np.cos(angle) + (xx - cx) * np.sin(angle)) / a
-        v = (-(yy - cy) * np.sin(angle) + (xx - cx) * np.cos(angle)) / b
-        masks[i] = u**2 + v**2 <= 1
-        shift = (rng.randint(-h // 3, h // 3 + 1), rng.randint(-w // 3, w // 3 + 1))
-        patch = np.roll(images[rng.randint(n)], shift, axis=(0, 1))
-        patch = patch * rng.uniform(0.6, 1.4) + rng.uniform(-0.2, 0.2, size=images.shape[3])
-        out[i][masks[i]] = np.clip(patch[masks[i]], 0.0, 1.0)
-    return out, masks
+#: Pseudo-defective copies made of each held-out normal image by ``pixel_method="synthetic"``
+#: (one per recipe of :func:`mvtec_sklearn.datasets.pseudo_defects`).
+N_PSEUDO_COPIES = 4
 
 
 def _below(threshold, scores):
@@ -123,8 +88,9 @@ class CalibratedThresholdDetector(MetaEstimatorMixin, OutlierMixin, BaseEstimato
     ``pixel_target_fpr`` of the held-out normal images' pixels, ``"f1"``
     maximises the pixel F1 against ``masks``, and ``"synthetic"`` maximises
     the pixel F1 on pseudo-defective copies of the held-out normal images
-    (CutPaste-style: an elliptic patch of another held-out image, shifted
-    and recoloured, three per image), so it needs no
+    (:func:`mvtec_sklearn.datasets.pseudo_defects`: four copies per image,
+    one per recipe: a Perlin-shaped region filled with a texture photo as in
+    DRAEM, a CutPaste rectangle, a scratch and a stain), so it needs no
     defective images. The F1-optimal threshold outlines defect regions;
     a threshold from normal pixels alone (``"fpr"``) sits below the halo
     that the smoothing spreads around every defect. With
@@ -214,7 +180,7 @@ class CalibratedThresholdDetector(MetaEstimatorMixin, OutlierMixin, BaseEstimato
         *,
         method: Literal["fpr", "f1", "youden"] = "fpr",
         target_fpr: float = 0.05,
-        pixel_method: Literal["fpr", "f1"] | None = None,
+        pixel_method: Literal["fpr", "f1", "synthetic"] | None = None,
         pixel_target_fpr: float = 0.01,
         calibration_fraction: float = 0.2,
         refit: bool = True,
@@ -317,9 +283,9 @@ class CalibratedThresholdDetector(MetaEstimatorMixin, OutlierMixin, BaseEstimato
                 self.pixel_threshold_ = float(
                     np.quantile(maps[y_calib == 0], 1.0 - self.pixel_target_fpr, method="higher"))
             elif self.pixel_method == "synthetic":
-                normal_images = load_images(_safe_indexing(X_calib, np.flatnonzero(y_calib == 0)))
-                fake, fake_masks = pseudo_defects(np.concatenate([normal_images] * N_PSEUDO_COPIES),
-                                                  self.random_state)
+                fake, fake_masks, _ = pseudo_defects(
+                    _safe_indexing(X_calib, np.flatnonzero(y_calib == 0)),
+                    n_copies=N_PSEUDO_COPIES, random_state=self.random_state)
                 fake_maps = np.asarray(estimator.anomaly_map(fake), dtype=np.float64)
                 best = f1_max(fake_masks.ravel(), fake_maps.ravel())[1]
                 self.pixel_threshold_ = _below(best, fake_maps.ravel())

@@ -17,17 +17,18 @@ from mvtec_sklearn.metrics import f1_max
 
 
 @pytest.fixture(scope="module")
-def bottle_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bottle96")
-    make_mvtec_like(root, categories=["bottle"], n_train=16, n_test_good=8, n_test_defect=16,
+def tile_root(tmp_path_factory):
+    # a texture: its cracks and spots must be outlined by a mask threshold calibrated on good images
+    root = tmp_path_factory.mktemp("tile96")
+    make_mvtec_like(root, categories=["tile"], n_train=16, n_test_good=8, n_test_defect=16,
                     image_size=96, random_state=0)
     return str(root)
 
 
 @pytest.fixture(scope="module")
-def fitted_patchcore(bottle_root, tmp_path_factory):
+def fitted_patchcore(tile_root, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("model") / "m.joblib")
-    assert main(["fit", "patchcore", "--root", bottle_root, "--category", "bottle",
+    assert main(["fit", "patchcore", "--root", tile_root, "--category", "tile",
                  "--save", path, "--image-size", "96", "--quiet"]) == 0
     return path
 
@@ -37,16 +38,16 @@ def _read_mask(path):
 
 
 def test_fit_predict_writes_every_output_and_masks_reach_best_f1(
-        bottle_root, fitted_patchcore, tmp_path, capsys):
+        tile_root, fitted_patchcore, tmp_path, capsys):
     out = tmp_path / "preds"
-    test_dir = os.path.join(bottle_root, "bottle", "test")
+    test_dir = os.path.join(tile_root, "tile", "test")
     assert main(["predict", fitted_patchcore, test_dir, "--out", str(out), "--quiet"]) == 0
     assert "Scored 24 images" in capsys.readouterr().out
-    test = load_mvtec(bottle_root, "bottle", "test")
+    test = load_mvtec(tile_root, "tile", "test")
     scores = pd.read_csv(out / "scores.csv")
     assert sorted(scores.path) == sorted(test.paths)
     model, meta = load_model(fitted_patchcore, with_metadata=True)
-    assert meta["training"]["n_images"] == 16 and meta["source"]["category"] == "bottle"
+    assert meta["training"]["n_images"] == 16 and meta["source"]["category"] == "tile"
     truth, predicted = [], []
     for path, mask_path in zip(test.paths, test.mask_paths):
         name = os.path.splitext(os.path.relpath(path, test_dir))[0] + ".png"
@@ -58,11 +59,11 @@ def test_fit_predict_writes_every_output_and_masks_reach_best_f1(
     assert f1_score(truth.ravel(), predicted.ravel()) >= best - 0.05
 
 
-def test_export_then_predict_with_the_exported_file(bottle_root, fitted_patchcore, tmp_path):
+def test_export_then_predict_with_the_exported_file(tile_root, fitted_patchcore, tmp_path):
     pytest.importorskip("onnx")
     onnx_path = tmp_path / "m.onnx"
     assert main(["export", fitted_patchcore, "--out", str(onnx_path)]) == 0
-    some = load_mvtec(bottle_root, "bottle", "test").paths[:3]
+    some = load_mvtec(tile_root, "tile", "test").paths[:3]
     assert main(["predict", str(onnx_path), *some, "--out", str(tmp_path / "a"), "--quiet"]) == 0
     assert main(["predict", fitted_patchcore, *some, "--out", str(tmp_path / "b"), "--quiet"]) == 0
     a, b = pd.read_csv(tmp_path / "a" / "scores.csv"), pd.read_csv(tmp_path / "b" / "scores.csv")

@@ -7,7 +7,9 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import f1_score, roc_curve
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from mvtec_sklearn.datasets import PSEUDO_DEFECT_RECIPES, pseudo_defects
 from mvtec_sklearn.detectors import KNNDetector, PaDiMDetector
+from mvtec_sklearn.metrics import f1_max
 from mvtec_sklearn.model_selection import CalibratedThresholdDetector
 
 @parametrize_with_checks(
@@ -129,3 +131,15 @@ def test_predict_mask_without_pixel_threshold_says_how(images_and_masks):
     det = CalibratedThresholdDetector(_padim(), random_state=0).fit(X[:12])
     with pytest.raises(ValueError, match="pixel_method"):
         det.predict_mask(X[:2])
+
+
+def test_synthetic_pixel_threshold_is_best_f1_on_the_recipes_pseudo_defects(images_and_masks):
+    X, y, _ = images_and_masks
+    det = CalibratedThresholdDetector(_padim(), pixel_method="synthetic", refit=False,
+                                      calibration_fraction=0.25, random_state=0).fit(X[y == 0])
+    fake, fake_masks, recipes = pseudo_defects(X[y == 0][det.calibration_indices_], n_copies=4,
+                                               random_state=0)
+    assert sorted(set(recipes)) == sorted(PSEUDO_DEFECT_RECIPES)
+    maps = det.anomaly_map(fake)
+    chosen = f1_score(fake_masks.ravel(), det.predict_mask(fake).ravel())
+    assert chosen == pytest.approx(f1_max(fake_masks.ravel(), maps.ravel())[0])
