@@ -1,5 +1,6 @@
 """Image and pixel metrics, scorers for GridSearchCV."""
 
+from ._delong import delong_test
 from ._image import aupr, f1_max, image_auroc, precision_recall_at, select_threshold
 from ._pixel import aupro, pixel_auroc
 from ._scorers import (
@@ -26,6 +27,7 @@ __all__ = [
     "aupr",
     "aupro",
     "bootstrap_ci",
+    "delong_test",
     "f1_max",
     "get_scorer",
     "get_scorer_names",
