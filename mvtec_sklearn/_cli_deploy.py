@@ -73,7 +73,9 @@ def add_deploy_parsers(sub: Any) -> None:
 
     exp = sub.add_parser("export", help="export a saved model to TorchScript or ONNX",
                          description="Export a model saved by `fit` (PatchCore, PaDiM, or a deep "
-                         "featurizer + kNN pipeline) with its preprocessing and thresholds.")
+                         "featurizer pipeline ending in kNN, one-class SVM, LOF, isolation "
+                         "forest or a feature autoencoder/VAE) with its preprocessing and "
+                         "thresholds.")
     exp.set_defaults(handler=_export)
     exp.add_argument("model", help="file written by `fit`")
     exp.add_argument("--out", required=True, help="output file")

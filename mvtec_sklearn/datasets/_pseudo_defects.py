@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._io import load_images
+from ._io import check_image_input, load_images
 from ._photos import _MARGIN, _PHOTO_SPECS, _cut_paste, _foreign_texture, _normal
 from ._synthetic import _apply_defect, _Ctx, _scratch, _spot
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
     from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["PSEUDO_DEFECT_RECIPES", "pseudo_defects"]
@@ -37,7 +40,7 @@ def _recipes():
 
 
 def pseudo_defects(
-    images: ArrayLike,
+    images: Sequence[str | os.PathLike[str]] | ArrayLike,
     n_copies: int = 4,
     random_state: int | np.random.RandomState | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_], NDArray[np.str_]]:
@@ -97,9 +100,10 @@ def pseudo_defects(
     if isinstance(n_copies, (bool, np.bool_)) or not isinstance(n_copies, (int, np.integer)) \
             or n_copies < 1:
         raise ValueError(f"n_copies must be an integer >= 1, got {n_copies!r}.")
-    first = load_images(images[:1] if isinstance(images, np.ndarray) else list(images)[:1])
-    side = min(first.shape[1:3])
-    imgs = load_images(images, size=(side, side))
+    paths, array = check_image_input(images)
+    batch: list[str] | np.ndarray = paths if paths is not None else np.asarray(array)
+    side = min(load_images(batch[:1]).shape[1:3])
+    imgs = load_images(batch, size=(side, side))
     if side < 16:
         raise ValueError(f"pseudo_defects needs images of at least 16 px; got {side} px.")
     recipes = _recipes()
