@@ -49,8 +49,10 @@ def pseudo_defects(
     Each copy gets one defect; the recipes take turns, so that with
     ``n_copies=4`` every image gets each of them once:
 
-    - ``"foreign_texture"``: a Perlin-noise region filled with another image
-      of the batch, turned and mirrored (DRAEM);
+    - ``"foreign_texture"``: a Perlin-noise region filled with a crop of one
+      of scikit-image's texture photographs (those of the real-photo set's
+      brick, grass, gravel, stars and tissue), as DRAEM fills it with a
+      texture dataset;
     - ``"cut_paste"``: a rectangle cut elsewhere in the image, enlarged,
       turned, jittered in brightness and pasted back (CutPaste);
     - ``"scratch"``: a thin, curved, brighter or darker line;
