@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._files import atomic_path
+from mvtec_sklearn.utils import atomic_path
+
 from ._model_file import model_thresholds
 
 if TYPE_CHECKING:
