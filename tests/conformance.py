@@ -1,4 +1,4 @@
-"""Shared conformance checks for every image-input estimator (DESIGN.md).
+"""Shared conformance checks for every image-input estimator (docs/architecture.md).
 
 Use from a test module::
 
@@ -45,7 +45,7 @@ def _assert_same(a, b, rtol=1e-5, atol=1e-6, what=""):
 
 
 def check_image_estimator(estimator, paths, *, paths_arrays_rtol=1e-4, paths_arrays_atol=1e-4):
-    """Run the DESIGN.md conformance checks on ``estimator``.
+    """Run the conformance checks of docs/architecture.md on ``estimator``.
 
     Parameters
     ----------

@@ -47,16 +47,7 @@ def image_paths(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mvtec_root(tmp_path_factory):
     """A tiny synthetic MVTec-format dataset (3 categories, 64 px)."""
-    from mvtec_sklearn.datasets import make_mvtec_like
+    from tests._data import tiny_mvtec
 
-    root = tmp_path_factory.mktemp("mvtec")
-    make_mvtec_like(
-        root,
-        categories=["bottle", "grid", "carpet"],
-        n_train=10,
-        n_test_good=4,
-        n_test_defect=6,
-        image_size=64,
-        random_state=0,
-    )
-    return str(root)
+    return tiny_mvtec(tmp_path_factory.mktemp("mvtec"), ["bottle", "grid", "carpet"], n_train=10,
+                      n_test_good=4, n_test_defect=6, image_size=64)

@@ -35,20 +35,10 @@ from mvtec_sklearn.datasets import (
     save_cache,
 )
 from mvtec_sklearn.detectors import KNNDetector, PatchCoreDetector
+from tests._data import file_states
 from tests.benchmark._estimators import PixelDeviation
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _snapshot(folder):
-    """Every file and folder under ``folder`` with its size and modification time."""
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            state[os.path.relpath(path, folder)] = (st.st_size, st.st_mtime_ns)
-    return state
 
 
 @pytest.fixture
@@ -269,7 +259,7 @@ def test_6_output_names_of_distinct_categories_differ(tmp_path):
 def test_7_no_output_inside_the_dataset(small_root, tmp_path):
     from mvtec_sklearn.analysis import write_summary_report
 
-    before = _snapshot(small_root)
+    before = file_states(small_root)
     inside = os.path.join(small_root, "tile", "test")
     with pytest.raises(ValueError, match="out .* lies inside the dataset folder"):
         run_benchmark(small_root, models={"dev": PixelDeviation(size=16)}, out=inside)
@@ -278,7 +268,7 @@ def test_7_no_output_inside_the_dataset(small_root, tmp_path):
                       out=tmp_path / "out", cache_dir=os.path.join(small_root, "cache"))
     with pytest.raises(ValueError, match="out .* lies inside the dataset folder"):
         write_summary_report(small_root, out=os.path.join(small_root, "summary"))
-    assert _snapshot(small_root) == before
+    assert file_states(small_root) == before
     assert load_mvtec(small_root, "tile", split="test").defect_type.tolist().count("plots") == 0
 
 
@@ -286,25 +276,25 @@ def test_7_symlinked_category_is_protected(small_root, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     shutil.move(os.path.join(small_root, "tile"), elsewhere)
     os.symlink(elsewhere, os.path.join(small_root, "tile"))
-    before = _snapshot(elsewhere)
+    before = file_states(elsewhere)
     data = load_mvtec(small_root, "tile", split="test")
     with pytest.raises(ValueError, match="cache_dir .* lies inside the dataset folder"):
         DatasetCache(elsewhere / "cache").load(data, image_size=16)
     with pytest.raises(ValueError, match="out .* lies inside the dataset folder"):
         run_benchmark(small_root, models={"dev": PixelDeviation(size=16)},
                       out=elsewhere / "test" / "out")
-    assert _snapshot(elsewhere) == before
+    assert file_states(elsewhere) == before
 
 
 def test_7_cli_refuses_an_out_inside_the_dataset(small_root, capsys):
     from mvtec_sklearn.cli import main
 
-    before = _snapshot(small_root)
+    before = file_states(small_root)
     out = os.path.join(small_root, "tile", "x")
     assert main(["summary", "--root", small_root, "--out", out]) == 2
     err = capsys.readouterr().err
     assert "lies inside the dataset folder" in err and len(err.strip().splitlines()) == 1
-    assert _snapshot(small_root) == before
+    assert file_states(small_root) == before
 
 
 # 8. ------------------------------------------------------------------------------------

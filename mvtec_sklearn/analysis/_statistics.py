@@ -15,7 +15,12 @@ from joblib import Parallel, delayed
 
 from mvtec_sklearn.datasets import is_path_sequence, read_image, read_mask
 from mvtec_sklearn.features import compute_image_statistics
-from mvtec_sklearn.utils import atomic_write, progress, remove_stale_temporaries
+from mvtec_sklearn.utils import (
+    atomic_write,
+    file_signature,
+    progress,
+    remove_stale_temporaries,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,16 +107,9 @@ def _missing(value) -> bool:
     return value is None or (not isinstance(value, (str, os.PathLike)) and bool(pd.isna(value)))
 
 
-def _file_signature(path) -> str:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Image file not found: {path!r}")
-    st = os.stat(path)
-    return f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}"
-
-
 def _cache_key(path, mask_path) -> str:
-    parts = [_CACHE_VERSION, _file_signature(path)]
-    parts.append("-" if mask_path is None else _file_signature(mask_path))
+    parts = [_CACHE_VERSION, file_signature(path)]
+    parts.append("-" if mask_path is None else file_signature(mask_path))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

@@ -10,7 +10,7 @@ import zipfile
 
 import numpy as np
 
-from mvtec_sklearn.utils import atomic_write, remove_stale_temporaries
+from mvtec_sklearn.utils import atomic_write, file_signature, remove_stale_temporaries
 
 __all__ = ["FeatureCache", "stable_repr"]
 
@@ -54,11 +54,6 @@ def stable_repr(obj) -> str:
     if callable(obj) and hasattr(obj, "__qualname__"):
         return f"{getattr(obj, '__module__', '')}.{obj.__qualname__}"
     return repr(obj)
-
-
-def _file_signature(path):
-    stat = os.stat(path)
-    return [os.path.abspath(path), stat.st_mtime_ns, stat.st_size]
 
 
 class FeatureCache:
@@ -118,7 +113,7 @@ class FeatureCache:
         payload = {
             "featurizer": stable_repr(featurizer),
             "files": {
-                name: [_file_signature(p) for p in paths]
+                name: [file_signature(p) for p in paths]
                 for name, paths in sorted(path_groups.items())
             },
             "image_size": image_size,

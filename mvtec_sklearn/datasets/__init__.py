@@ -1,6 +1,10 @@
 """Reading MVTec AD, the torch Dataset, the cache, the rendered and real-photo generators
 and pseudo-defects for threshold calibration."""
 
+from typing import TYPE_CHECKING
+
+from mvtec_sklearn.utils import lazy_attributes
+
 from ._cache import CACHE_VERSION, DatasetCache, load_cache, save_cache
 from ._io import (
     IMAGE_EXTENSIONS,
@@ -29,6 +33,9 @@ from ._photos import (
 )
 from ._pseudo_defects import PSEUDO_DEFECT_RECIPES, pseudo_defects
 from ._synthetic import GENERATOR_VERSION, make_mvtec_like, synthetic_defect_types, synthetic_root
+
+if TYPE_CHECKING:
+    from ._torch_dataset import MVTecDataset, collate_with_provenance
 
 __all__ = [
     "CACHE_VERSION",
@@ -65,12 +72,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    # torch is imported only when the torch Dataset is asked for, so that
-    # reading, generating and analysing data (and joblib workers doing it)
-    # start without paying for the torch import.
-    if name in ("MVTecDataset", "collate_with_provenance"):
-        from . import _torch_dataset
-
-        return getattr(_torch_dataset, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# torch is imported only when the torch Dataset is asked for, so that
+# reading, generating and analysing data (and joblib workers doing it)
+# start without paying for the torch import.
+__getattr__, __dir__ = lazy_attributes(
+    __name__, {"MVTecDataset": "_torch_dataset", "collate_with_provenance": "_torch_dataset"}
+)

@@ -21,9 +21,15 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from mvtec_sklearn.utils import atomic_write, check_outside_dataset, remove_stale_temporaries
+from mvtec_sklearn.utils import (
+    atomic_write,
+    check_outside_dataset,
+    check_size_pair,
+    file_signature,
+    remove_stale_temporaries,
+)
 
-from ._io import _size_pair, load_images
+from ._io import load_images
 from ._mvtec import load_masks
 
 if TYPE_CHECKING:
@@ -171,11 +177,6 @@ def load_cache(path: str | os.PathLike[str], key: str | None = None) -> Bunch:
     return Bunch(images=arrays["images"], masks=arrays.get("masks"), frame=frame, key=stored_key)
 
 
-def _file_state(path):
-    st = os.stat(path)
-    return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
-
-
 class DatasetCache:
     """Decode a :func:`load_mvtec` selection once and keep it on disk.
 
@@ -232,9 +233,10 @@ class DatasetCache:
             times, ``image_size``, ``channels`` and the cache version.
         """
         if image_size is not None:
-            image_size = _size_pair(image_size)  # a tuple: the same JSON as a list
-        files = [_file_state(p) for p in data["paths"]]
-        files += [None if m is None else _file_state(m) for m in data["mask_paths"]]
+            # a tuple: the same JSON as a list
+            image_size = check_size_pair(image_size, "image_size")
+        files: list[str | None] = [file_signature(p) for p in data["paths"]]
+        files += [None if m is None else file_signature(m) for m in data["mask_paths"]]
         payload = {
             "version": CACHE_VERSION,
             "image_size": image_size,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 import numpy as np
 
-from mvtec_sklearn.utils import torch_threads
+from mvtec_sklearn.utils import check_size_pair, torch_threads
 from PIL import Image, UnidentifiedImageError
 
 if TYPE_CHECKING:
@@ -49,17 +49,6 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
         return np.clip(np.round(arr.astype(np.float64) * (255.0 / maxval)), 0, 255).astype(np.uint8)
     # float TIFF: assume [0, 1]
     return np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-
-
-def _size_pair(size: int | tuple[int, int]) -> tuple[int, int]:
-    """``size`` as ``(height, width)`` ints; a scalar gives a square.
-
-    The casts only undo ``np.isscalar``'s TypeGuard, which narrows an int to
-    numpy scalar types.
-    """
-    if np.isscalar(size):
-        return (int(cast(int, size)), int(cast(int, size)))
-    return cast("tuple[int, int]", tuple(int(s) for s in cast("tuple[int, int]", size)))
 
 
 def read_image(
@@ -136,7 +125,7 @@ def read_image(
             elif mode == "L" and img.mode != "L":
                 img = img.convert("L")
             if size is not None:
-                h, w = _size_pair(size)
+                h, w = check_size_pair(size)
                 if (img.height, img.width) != (h, w):
                     img = img.resize((int(w), int(h)), resample_map[resample])
             arr = np.asarray(img, dtype=np.uint8).copy()
@@ -193,7 +182,7 @@ def read_mask(
             # small non-zero values (a 0/1 mask) into 0.
             mask = (raw.reshape(raw.shape[:2]) > 0).astype(np.uint8) * 255
             if size is not None:
-                h, w = _size_pair(size)
+                h, w = check_size_pair(size)
                 if mask.shape != (h, w):
                     mask = np.asarray(
                         Image.fromarray(mask).resize((w, h), Image.Resampling.BOX)
@@ -377,7 +366,7 @@ def load_images(
     if channels not in ("keep", 1, 3):
         raise ValueError(f"channels must be 'keep', 1 or 3, got {channels!r}")
     if size is not None:
-        size = _size_pair(size)
+        size = check_size_pair(size)
     if is_path_sequence(X):
         mode = {"keep": "keep", 1: "L", 3: "RGB"}[channels]
         # One file at a time: decoded, converted and resized before the next one is

@@ -20,7 +20,9 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch
 
-from ._io import IMAGE_EXTENSIONS, _size_pair, read_mask
+from mvtec_sklearn.utils import check_size_pair
+
+from ._io import IMAGE_EXTENSIONS, read_mask
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -372,7 +374,7 @@ def load_masks(
     if not mask_paths:
         raise ValueError("Found an empty sequence of mask paths; at least one is required.")
     if size is not None:
-        size = _size_pair(size)
+        size = check_size_pair(size)
     decoded = [None if p is None else read_mask(p, size=size) for p in mask_paths]
     shapes = {m.shape for m in decoded if m is not None}
     if size is None:

@@ -17,8 +17,9 @@ import os
 import warnings
 from typing import Any
 
+from mvtec_sklearn.utils import atomic_path
+
 from ._exported import METADATA_KEY, ExportedDetector
-from ._files import atomic_path
 from ._model_file import model_thresholds
 
 __all__ = ["ExportedDetector", "export_onnx", "export_torchscript"]

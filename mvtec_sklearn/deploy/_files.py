@@ -1,39 +1,16 @@
-"""Atomic file writes and the image files under folders."""
+"""The image files under folders."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from typing import TYPE_CHECKING
 
 from mvtec_sklearn.datasets import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
-__all__ = ["atomic_path", "collect_images"]
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
-
-    Readers never see a half-written file, and a failure leaves no temporary
-    file behind.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+__all__ = ["collect_images"]
 
 
 def collect_images(inputs: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str]]:

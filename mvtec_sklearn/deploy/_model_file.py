@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mvtec_sklearn.datasets import is_path_sequence
-
-from ._files import atomic_path
+from mvtec_sklearn.utils import atomic_path
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from mvtec_sklearn.datasets import read_image
-from mvtec_sklearn.utils import progress
+from mvtec_sklearn.utils import atomic_path, progress
 
-from ._files import atomic_path, collect_images
+from ._files import collect_images
 from ._model_file import model_thresholds
 
 if TYPE_CHECKING:

@@ -4,8 +4,9 @@ Each detector's module is imported when the detector is first asked for, so
 that importing this subpackage does not import torch.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from mvtec_sklearn.utils import lazy_attributes
 
 if TYPE_CHECKING:
     from ._autoencoder import (
@@ -38,12 +39,4 @@ _MODULES = {
 
 __all__ = sorted(_MODULES)
 
-
-def __getattr__(name):
-    if name in _MODULES:
-        return getattr(importlib.import_module(f".{_MODULES[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _MODULES)

@@ -17,6 +17,8 @@ hand-crafted features (and the exploration report built on them) start fast.
 
 from typing import TYPE_CHECKING
 
+from mvtec_sklearn.utils import lazy_attributes
+
 from ._handcrafted import (
     FEATURE_GROUPS,
     HandcraftedFeaturizer,
@@ -42,13 +44,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name in ("DeepFeaturizer", "ResNetFeaturizer"):
-        from . import _deep
-
-        return getattr(_deep, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(
+    __name__, {"DeepFeaturizer": "_deep", "ResNetFeaturizer": "_deep"}
+)

@@ -19,7 +19,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from mvtec_sklearn.datasets import load_images
-from mvtec_sklearn.utils import progress, resolve_device, seed_from_random_state
+from mvtec_sklearn.utils import (
+    check_size_pair,
+    progress,
+    resolve_device,
+    seed_from_random_state,
+)
 
 from ._backbones import (
     build_backbone,
@@ -39,18 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["DeepFeaturizer", "ResNetFeaturizer"]
 
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def _pair(value, name):
-    """An int or a pair of ints -> (int, int), validated positive."""
-    if isinstance(value, Integral):
-        value = (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, Integral) and v > 0 for v in value):
-        raise ValueError(
-            f"{name} must be a positive int or a pair of positive ints, got {value!r}."
-        )
-    return int(value[0]), int(value[1])
 
 
 def _center_crop(images, crop):
@@ -306,8 +299,8 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
         check_image_input(X)
         if self.patch_size % 2 != 1:
             raise ValueError(f"patch_size must be odd, got {self.patch_size}.")
-        size = _pair(self.image_size, "image_size")
-        crop = None if self.crop_size is None else _pair(self.crop_size, "crop_size")
+        size = check_size_pair(self.image_size, "image_size")
+        crop = None if self.crop_size is None else check_size_pair(self.crop_size, "crop_size")
         if crop is not None and (crop[0] > size[0] or crop[1] > size[1]):
             raise ValueError(f"crop_size {crop} is larger than image_size {size}.")
         input_size = crop if crop is not None else size

@@ -1,19 +1,25 @@
-"""Shared helpers: torch device and seeding, progress bars, safe file output."""
+"""Shared helpers: torch device and seeding, progress bars, safe file output, lazy imports."""
 
-from ._files import atomic_write, check_outside_dataset, remove_stale_temporaries, safe_filename
-from ._progress import progress
-from ._torch import (
-    as_numpy,
-    resolve_device,
-    seed_from_random_state,
-    torch_generator,
-    torch_threads,
+from ._files import (
+    atomic_path,
+    atomic_write,
+    check_outside_dataset,
+    file_signature,
+    remove_stale_temporaries,
+    safe_filename,
 )
+from ._lazy import lazy_attributes
+from ._progress import progress
+from ._torch import resolve_device, seed_from_random_state, torch_generator, torch_threads
+from ._validation import check_size_pair
 
 __all__ = [
-    "as_numpy",
+    "atomic_path",
     "atomic_write",
     "check_outside_dataset",
+    "check_size_pair",
+    "file_signature",
+    "lazy_attributes",
     "progress",
     "remove_stale_temporaries",
     "resolve_device",

@@ -1,11 +1,12 @@
 """Safe file output: atomic writes, the "never inside the dataset" guard, stale temporaries.
 
-Every file the package writes (results, caches, reports, figures) goes
-through :func:`atomic_write`: the content is written to a temporary file in
+Every file the package writes (results, caches, reports, figures, saved
+models) goes through :func:`atomic_write` or :func:`atomic_path`: the content is written to a temporary file in
 the destination folder and renamed over the destination with
 :func:`os.replace`, so a reader sees the old file or the new one, never a
 partial one, whatever moment the writer is killed at. Every output folder
-is checked with :func:`check_outside_dataset` first.
+is checked with :func:`check_outside_dataset` first. :func:`file_signature`
+is what caches record of the files they were computed from.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = [
+    "atomic_path",
     "atomic_write",
     "check_outside_dataset",
+    "file_signature",
     "remove_stale_temporaries",
     "safe_filename",
     "TMP_PREFIX",
@@ -34,15 +37,64 @@ TMP_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a temporary path that replaces ``path`` only when the block succeeds.
+
+    For writers that take a file name (``joblib.dump``, ``torch.jit.save``,
+    ONNX export): the temporary file lies in the folder of ``path`` (created
+    if needed) and is named ``.tmp-<pid>-...`` so that
+    :func:`remove_stale_temporaries` can tell abandoned ones from those of a
+    live writer. On an exception the temporary file is removed and ``path``
+    is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination file.
+
+    Yields
+    ------
+    str
+        The temporary file (it exists, empty; it keeps the suffix of
+        ``path``, from which some writers pick the format).
+
+    See Also
+    --------
+    atomic_write : The same, yielding an open file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from mvtec_sklearn.utils import atomic_path
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.txt")
+    >>> with atomic_path(path) as tmp:
+    ...     _ = open(tmp, "w").write("done")
+    >>> open(path).read(), sorted(os.listdir(os.path.dirname(path)))
+    ('done', ['out.txt'])
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_write(
     path: str | os.PathLike[str], mode: str = "wb", encoding: str | None = None
 ) -> Iterator[Any]:
     """Open a temporary file that replaces ``path`` only when the block succeeds.
 
-    The temporary file lies in the folder of ``path`` (created if needed) and
-    is named ``.tmp-<pid>-...`` so that :func:`remove_stale_temporaries` can
-    tell abandoned ones from those of a live writer. On an exception the
-    temporary file is removed and ``path`` is left as it was.
+    The file is an :func:`atomic_path` temporary, flushed and fsync-ed before
+    the rename.
 
     Parameters
     ----------
@@ -70,26 +122,50 @@ def atomic_write(
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}.")
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1]  # some writers (matplotlib) pick the format from it
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=suffix, dir=folder)
-    try:
+    with atomic_path(path) as tmp:
         opened = (
-            os.fdopen(fd, "w", encoding=encoding or "utf-8", newline="")
+            open(tmp, "w", encoding=encoding or "utf-8", newline="")  # noqa: SIM115
             if mode == "w"
-            else os.fdopen(fd, "wb")
+            else open(tmp, "wb")  # noqa: SIM115
         )
         with opened as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+
+
+def file_signature(path: str | os.PathLike[str]) -> str:
+    """``"<absolute path>|<mtime in ns>|<size>"``: what cache keys record of a source file.
+
+    An edited, replaced or moved file gets another signature.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An existing file.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from mvtec_sklearn.utils import file_signature
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.txt")
+    >>> _ = open(path, "w").write("abc")
+    >>> file_signature(path).endswith("|3")
+    True
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"File not found: {os.fspath(path)!r}")
+    st = os.stat(path)
+    return f"{os.path.abspath(path)}|{st.st_mtime_ns}|{st.st_size}"
 
 
 def _pid_alive(pid: int) -> bool:

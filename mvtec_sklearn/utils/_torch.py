@@ -75,11 +75,6 @@ def torch_generator(
     return gen
 
 
-def as_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """Detach a tensor to a float numpy array on the CPU."""
-    return tensor.detach().float().cpu().numpy()
-
-
 @contextlib.contextmanager
 def torch_threads(n_threads: int, enabled: bool = True) -> Iterator[None]:
     """Run the block with ``n_threads`` torch intra-op CPU threads, then restore.

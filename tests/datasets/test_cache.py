@@ -14,22 +14,14 @@ from mvtec_sklearn.datasets import (
     load_images,
     load_masks,
     load_mvtec,
-    make_mvtec_like,
     save_cache,
 )
+from tests._data import tiny_mvtec
 
 
 @pytest.fixture
 def root(tmp_path):
-    return make_mvtec_like(
-        tmp_path / "data",
-        categories=["carpet"],
-        n_train=2,
-        n_test_good=2,
-        n_test_defect=3,
-        image_size=32,
-        random_state=5,
-    )
+    return tiny_mvtec(tmp_path / "data", ["carpet"], n_train=2, random_state=5)
 
 
 def test_round_trip(tmp_path, root):

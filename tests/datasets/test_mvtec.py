@@ -20,36 +20,18 @@ from mvtec_sklearn.datasets import (
     load_images,
     load_masks,
     load_mvtec,
-    make_mvtec_like,
     read_mask,
     synthetic_defect_types,
 )
+from tests._data import file_states, tiny_mvtec
 
 FRAME_COLUMNS = ["category", "split", "defect_type", "label", "image_id", "path", "mask_path"]
-
-
-def _snapshot(root):
-    """Every path under root with its size and mtime: proves nothing was written."""
-    out = {}
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = os.path.join(folder, name)
-            st_ = os.stat(path)
-            out[path] = (st_.st_size, st_.st_mtime_ns) if name in files else None
-    return out
 
 
 @pytest.fixture
 def small_root(tmp_path):
     """A writable one-category dataset (bottle, 32 px) to break in tests."""
-    return make_mvtec_like(
-        tmp_path / "data",
-        categories=["bottle"],
-        n_train=3,
-        n_test_good=2,
-        n_test_defect=3,
-        image_size=32,
-    )
+    return tiny_mvtec(tmp_path / "data", ["bottle"])
 
 
 def test_constants():
@@ -87,15 +69,8 @@ def test_constants():
 def test_round_trip_on_generated_data(
     tmp_path_factory, categories, n_train, n_test_good, n_test_defect, seed
 ):
-    root = make_mvtec_like(
-        tmp_path_factory.mktemp("rt"),
-        categories=categories,
-        n_train=n_train,
-        n_test_good=n_test_good,
-        n_test_defect=n_test_defect,
-        image_size=32,
-        random_state=seed,
-    )
+    root = tiny_mvtec(tmp_path_factory.mktemp("rt"), categories, n_train=n_train,
+                      n_test_good=n_test_good, n_test_defect=n_test_defect, random_state=seed)
     assert list_categories(root) == sorted(categories)
     for cat in categories:
         train = load_mvtec(root, cat, split="train")
@@ -222,13 +197,13 @@ def test_stray_files_skipped_and_nothing_written(small_root):
             with open(os.path.join(cat, folder, stray), "w") as fh:
                 fh.write("junk")
     os.makedirs(os.path.join(cat, "test", ".ipynb_checkpoints"))
-    before = _snapshot(small_root)
+    before = file_states(small_root)
     data = load_mvtec(small_root, "bottle", split="all", validate=True)
     assert len(data.paths) == 3 + 2 + 3
     assert all(p.endswith(".png") and not os.path.basename(p).startswith(".") for p in data.paths)
     assert set(data.defect_type) == {"good", "broken_large", "broken_small", "contamination"}
     load_masks(data.mask_paths, size=8)
-    assert _snapshot(small_root) == before
+    assert file_states(small_root) == before
 
 
 def test_load_masks(small_root):

@@ -22,20 +22,10 @@ from mvtec_sklearn.datasets import (
     read_mask,
 )
 from mvtec_sklearn.datasets._photos import _perlin_noise
+from tests._data import file_contents
 
 _GREY = {"grass", "gravel", "brick", "cameraman", "coins", "page"}
 _TEXTURES = {"grass", "gravel", "brick", "stars", "tissue"}
-
-
-def _tree(root):
-    """Relative path -> file bytes for every file under root."""
-    out = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, root)] = fh.read()
-    return out
 
 
 def test_categories_textures_and_objects_grey_and_rgb():
@@ -83,11 +73,11 @@ def test_deterministic_and_independent_of_other_categories(category, seed):
         make_mvtec_photos(a, categories=[category], **kwargs)
         other = "coins" if category != "coins" else "grass"
         make_mvtec_photos(b, categories=[other, category], **kwargs)
-        tree_b = _tree(os.path.join(b, category))
-        assert _tree(os.path.join(a, category)) == tree_b
+        tree_b = file_contents(os.path.join(b, category))
+        assert file_contents(os.path.join(a, category)) == tree_b
     with tempfile.TemporaryDirectory() as c:
         make_mvtec_photos(c, categories=[category], **{**kwargs, "random_state": seed + 1})
-        assert _tree(os.path.join(c, category)) != tree_b
+        assert file_contents(os.path.join(c, category)) != tree_b
 
 
 def test_normal_images_vary_and_defects_change_the_masked_pixels(tmp_path):

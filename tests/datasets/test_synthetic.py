@@ -19,29 +19,11 @@ from mvtec_sklearn.datasets import (
     synthetic_defect_types,
     synthetic_root,
 )
-
-
-def _tree(root):
-    """Relative path -> file bytes for every file under root."""
-    out = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, root)] = fh.read()
-    return out
+from tests._data import file_contents, tiny_mvtec
 
 
 def test_layout_names_and_counts(tmp_path):
-    root = make_mvtec_like(
-        tmp_path,
-        categories=["bottle", "screw"],
-        n_train=3,
-        n_test_good=2,
-        n_test_defect=4,
-        image_size=40,
-        random_state=1,
-    )
+    root = tiny_mvtec(tmp_path, ["bottle", "screw"], n_test_defect=4, image_size=40, random_state=1)
     assert root == str(tmp_path)
     assert list_categories(root) == ["bottle", "screw"]
     bottle = tmp_path / "bottle"
@@ -98,7 +80,7 @@ def test_deterministic_and_independent_of_other_categories(tmp_path):
     a = make_mvtec_like(tmp_path / "a", categories=["carpet"], random_state=7, **kwargs)
     b = make_mvtec_like(tmp_path / "b", categories=["pill", "carpet"], random_state=7, **kwargs)
     c = make_mvtec_like(tmp_path / "c", categories=["carpet"], random_state=8, **kwargs)
-    tree_a, tree_b, tree_c = _tree(a), _tree(os.path.join(b)), _tree(c)
+    tree_a, tree_b, tree_c = file_contents(a), file_contents(os.path.join(b)), file_contents(c)
     carpet_b = {k: v for k, v in tree_b.items() if k.startswith("carpet")}
     assert tree_a == carpet_b
     assert tree_a.keys() == tree_c.keys()

@@ -13,21 +13,14 @@ from mvtec_sklearn.datasets import (
     load_images,
     load_masks,
     load_mvtec,
-    make_mvtec_like,
 )
+from tests._data import tiny_mvtec
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return make_mvtec_like(
-        tmp_path_factory.mktemp("ds"),
-        categories=["grid", "pill"],
-        n_train=3,
-        n_test_good=2,
-        n_test_defect=4,
-        image_size=32,
-        random_state=3,
-    )
+    return tiny_mvtec(tmp_path_factory.mktemp("ds"), ["grid", "pill"], n_test_defect=4,
+                      random_state=3)
 
 
 def test_items_match_loader_and_decoder(root):

@@ -7,17 +7,9 @@ from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from mvtec_sklearn.metrics import aupr, f1_max, image_auroc, precision_recall_at, select_threshold
+from tests._data import labels_and_scores
 
 FAST = settings(max_examples=60, deadline=None)
-
-
-@st.composite
-def labels_and_scores(draw, min_size=2, max_size=40):
-    """Labels with both classes and integer-valued scores (so transforms keep order and ties)."""
-    n = draw(st.integers(min_size, max_size))
-    y = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n).filter(lambda v: 0 < sum(v) < len(v)))
-    scores = draw(st.lists(st.integers(-50, 50), min_size=n, max_size=n))
-    return np.array(y), np.array(scores, dtype=float)
 
 
 @FAST

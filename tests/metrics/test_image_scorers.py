@@ -24,15 +24,12 @@ from mvtec_sklearn.metrics import (
     make_anomaly_scorer,
 )
 from mvtec_sklearn.model_selection import NormalOnlyKFold
+from tests._data import normal_and_shifted
 
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    X_train = rng.normal(size=(60, 3))
-    X_test = np.vstack([rng.normal(size=(20, 3)), rng.normal(2.5, 1, size=(10, 3))])
-    y_test = np.r_[np.zeros(20, dtype=int), np.ones(10, dtype=int)]
-    return X_train, X_test, y_test
+    return normal_and_shifted(2.5)
 
 
 DETECTORS = [

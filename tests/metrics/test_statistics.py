@@ -13,20 +13,13 @@ from mvtec_sklearn.metrics import (
     per_defect_type_auroc,
     pixel_auroc,
 )
+from tests._data import labels_and_scores
 
 FAST = settings(max_examples=30, deadline=None)
 
 
-@st.composite
-def labels_and_scores(draw, min_size=4, max_size=30):
-    n = draw(st.integers(min_size, max_size))
-    y = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n).filter(lambda v: 0 < sum(v) < len(v)))
-    scores = draw(st.lists(st.integers(-20, 20), min_size=n, max_size=n))
-    return np.array(y), np.array(scores, dtype=float)
-
-
 @FAST
-@given(labels_and_scores(), st.integers(0, 1000))
+@given(labels_and_scores(min_size=4, max_size=30, bound=20), st.integers(0, 1000))
 def test_ci_invariant_to_increasing_transform_and_brackets_resamples(data, seed):
     y, s = data
     ci = bootstrap_ci(image_auroc, y, s, n_resamples=50, random_state=seed)
@@ -37,7 +30,7 @@ def test_ci_invariant_to_increasing_transform_and_brackets_resamples(data, seed)
 
 
 @FAST
-@given(labels_and_scores(), st.integers(0, 1000))
+@given(labels_and_scores(min_size=4, max_size=30, bound=20), st.integers(0, 1000))
 def test_paired_test_antisymmetric_and_null_on_itself(data, seed):
     y, s = data
     other = -s + np.arange(s.size) % 3
@@ -52,7 +45,7 @@ def test_paired_test_antisymmetric_and_null_on_itself(data, seed):
 
 
 @FAST
-@given(labels_and_scores(), st.integers(0, 1000))
+@given(labels_and_scores(min_size=4, max_size=30, bound=20), st.integers(0, 1000))
 def test_resamples_keep_class_counts(data, seed):
     y, s = data
     seen = []
@@ -110,7 +103,7 @@ def test_bad_inputs_name_the_problem():
 
 
 @FAST
-@given(labels_and_scores(), st.integers(1, 3))
+@given(labels_and_scores(min_size=4, max_size=30, bound=20), st.integers(1, 3))
 def test_per_defect_type_auroc_matches_sklearn_on_subsets(data, n_types):
     y, s = data
     types = np.where(y == 1, np.array([f"t{i % n_types}" for i in range(y.size)]), "good")

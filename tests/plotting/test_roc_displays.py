@@ -16,15 +16,12 @@ from sklearn.svm import OneClassSVM  # noqa: E402
 from mvtec_sklearn.detectors import KNNDetector  # noqa: E402
 from mvtec_sklearn.metrics import anomaly_scores, aupr, image_auroc  # noqa: E402
 from mvtec_sklearn.plotting import AnomalyPrecisionRecallDisplay, AnomalyRocCurveDisplay  # noqa: E402
+from tests._data import normal_and_shifted  # noqa: E402
 
 
 @pytest.fixture
 def data():
-    rng = np.random.default_rng(0)
-    X_train = rng.normal(size=(60, 3))
-    X_test = np.vstack([rng.normal(size=(20, 3)), rng.normal(1.5, 1, size=(10, 3))])
-    y_test = np.r_[np.zeros(20, dtype=int), np.ones(10, dtype=int)]
-    return X_train, X_test, y_test
+    return normal_and_shifted(1.5)
 
 
 @pytest.mark.parametrize(

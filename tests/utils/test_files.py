@@ -1,4 +1,4 @@
-"""atomic_write, check_outside_dataset, remove_stale_temporaries, safe_filename."""
+"""Safe file output: atomic writes, the dataset guard, file signatures, stale temporaries, names."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mvtec_sklearn.utils import (
+    atomic_path,
     atomic_write,
     check_outside_dataset,
+    file_signature,
     remove_stale_temporaries,
     safe_filename,
 )
@@ -38,6 +40,38 @@ def test_atomic_write_creates_the_folder_and_rejects_other_modes(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic_write(tmp_path / "c", "a"):
             pass
+
+
+def test_atomic_path_names_a_temporary_that_replaces_only_on_success(tmp_path):
+    path = tmp_path / "sub" / "model.joblib"
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as tmp:
+            name = os.path.basename(tmp)
+            assert name.startswith(f".tmp-{os.getpid()}-") and name.endswith(".joblib")
+            assert os.path.dirname(tmp) == str(tmp_path / "sub")
+            with open(tmp, "w") as fh:
+                fh.write("half")
+            raise RuntimeError("killed")
+    assert os.listdir(tmp_path / "sub") == []
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
+            fh.write("whole")
+    assert path.read_text() == "whole" and os.listdir(tmp_path / "sub") == ["model.joblib"]
+
+
+def test_file_signature_changes_with_the_file(tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(b"12")
+    first = file_signature(path)
+    assert first.startswith(str(path) + "|") and first.endswith("|2")
+    assert file_signature(path) == first
+    os.utime(path, ns=(0, 12345))
+    assert file_signature(path) == f"{path}|12345|2"
+    path.write_bytes(b"123")
+    assert file_signature(path).endswith("|3")
+    for missing in (tmp_path / "nope.png", tmp_path):
+        with pytest.raises(FileNotFoundError, match="File not found"):
+            file_signature(missing)
 
 
 def test_stale_temporaries_only(tmp_path):
