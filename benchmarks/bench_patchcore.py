@@ -19,7 +19,9 @@
     coreset ratio and neighbour count (random init: ``pre_trained=False``,
     never a download), run in its own interpreter given by
     ``--anomalib-python`` or ``$ANOMALIB_PYTHON`` (a separate venv with
-    anomalib installed). Both maps are scored with this package's metrics.
+    anomalib installed) by ``parity_anomalib.py``'s worker, which loads the
+    same backbone weights into it. Both maps are scored with this package's
+    metrics.
 
 Usage::
 
@@ -37,64 +39,10 @@ import resource
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 
 import numpy as np
-
-_ANOMALIB_WORKER = textwrap.dedent(
-    r'''
-    import json, resource, sys, time
-    import numpy as np, torch
-    from PIL import Image
-    import torch.nn.functional as F
-    from anomalib.models.image.patchcore.torch_model import PatchcoreModel
-
-    cfg = json.load(open(sys.argv[1]))
-    torch.manual_seed(cfg["seed"])
-    size = cfg["image_size"]
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-
-    def batches(paths, bs):
-        for i in range(0, len(paths), bs):
-            imgs = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255
-                    for p in paths[i:i + bs]]
-            x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)
-            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
-                              align_corners=False)
-            yield (x - mean) / std
-
-    model = PatchcoreModel(layers=cfg["layers"], backbone=cfg["backbone"], pre_trained=False,
-                           num_neighbors=cfg["n_neighbors"])
-    # the same backbone weights as mvtec_sklearn (timm's ResNets use torchvision's names)
-    state = torch.load(cfg["weights"], map_location="cpu", weights_only=True)
-    net = model.feature_extractor.feature_extractor
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    needed = [k for k in missing
-              if k.split(".")[0] in ("conv1", "bn1", "layer1", "layer2", "layer3")]
-    assert not needed, needed
-    t0 = time.perf_counter()
-    model.train(); model.feature_extractor.eval()
-    with torch.no_grad():
-        for x in batches(cfg["train"], cfg["batch_size"]):
-            model(x)
-        model.subsample_embedding(cfg["coreset_ratio"])
-    t1 = time.perf_counter()
-    model.eval()
-    scores, maps = [], []
-    with torch.no_grad():
-        for x in batches(cfg["test"], cfg["batch_size"]):
-            out = model(x)
-            scores.append(out.pred_score.reshape(-1)); maps.append(out.anomaly_map[:, 0])
-    t2 = time.perf_counter()
-    np.savez(cfg["out"], scores=torch.cat(scores).numpy(), maps=torch.cat(maps).numpy())
-    print(json.dumps({"fit_s": t1 - t0, "predict_s": t2 - t1,
-                      "bank": int(model.memory_bank.shape[0]),
-                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-    '''
-)
-
+from parity_anomalib import anomaly_metrics, run_worker
 
 def _ours_worker(cfg_path):
     """Fit and predict with PatchCoreDetector; save scores and maps (runs in a subprocess)."""
@@ -262,19 +210,6 @@ def _run(cmd):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _metrics(scores, maps, y, masks):
-    import torch
-    import torch.nn.functional as F
-
-    from mvtec_sklearn.metrics import aupro, image_auroc, pixel_auroc
-
-    if maps.shape[1:] != masks.shape[1:]:
-        maps = F.interpolate(torch.from_numpy(maps)[:, None], size=masks.shape[1:],
-                             mode="bilinear", align_corners=False)[:, 0].numpy()
-    return {"image_auroc": image_auroc(y, scores), "pixel_auroc": pixel_auroc(masks, maps),
-            "aupro": aupro(masks, maps)}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=200)
@@ -381,18 +316,15 @@ def main(argv=None):
                                          "--_worker", fh.name])
         if not args.fit_only:
             out = np.load(cfg["out"])
-            results["mvtec_sklearn"].update(_metrics(out["scores"], out["maps"], test.target,
-                                                     masks))
+            results["mvtec_sklearn"].update(anomaly_metrics(test.target, masks, out["scores"],
+                                                            out["maps"]))
         if args.anomalib_python and not args.fit_only:
-            cfg = dict(common, out=os.path.join(tmp, "anomalib.npz"))
-            worker = os.path.join(tmp, "anomalib_worker.py")
-            with open(worker, "w") as fh:
-                fh.write(_ANOMALIB_WORKER)
-            with open(os.path.join(tmp, "anomalib.json"), "w") as fh:
-                json.dump(cfg, fh)
-            results["anomalib"] = _run([args.anomalib_python, worker, fh.name])
-            out = np.load(cfg["out"])
-            results["anomalib"].update(_metrics(out["scores"], out["maps"], test.target, masks))
+            cfg = dict(common, model="patchcore", threads=torch.get_num_threads())
+            out = run_worker(args.anomalib_python, "anomalib", cfg, tmp)
+            results["anomalib"] = {k: float(out[k]) for k in ("fit_s", "predict_s", "maxrss_mb")}
+            results["anomalib"]["bank"] = int(out["bank"])
+            results["anomalib"].update(anomaly_metrics(test.target, masks, out["scores"],
+                                                       out["maps"]))
     for name, res in results.items():
         line = (f"(b/c) {name:14s} fit {res['fit_s']:7.1f} s  predict {res['predict_s']:7.1f} s  "
                 f"total {res['fit_s'] + res['predict_s']:7.1f} s  bank {res['bank']}  "

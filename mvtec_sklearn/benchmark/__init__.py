@@ -1,8 +1,10 @@
 """The benchmark runner, model registry and report writer."""
 
-from ._registry import MODEL_REGISTRY, ModelSpec, list_models, register_model, resnet_weights
+from ._registry import resnet_weights
 from ._report import write_report
-from ._runner import CI_METRICS, METRICS, RESULT_COLUMNS, load_results, load_scores, run_benchmark
+from ._results import CI_METRICS, METRICS, RESULT_COLUMNS, load_results, load_scores
+from ._runner import run_benchmark
+from ._spec import MODEL_REGISTRY, ModelSpec, list_models, register_model
 
 __all__ = [
     "CI_METRICS",

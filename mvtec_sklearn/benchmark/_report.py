@@ -12,8 +12,8 @@ import pandas as pd
 from mvtec_sklearn.analysis import to_markdown
 from mvtec_sklearn.utils import atomic_write, check_outside_dataset
 
-from ._registry import MODEL_REGISTRY
-from ._runner import CI_METRICS, N_OVERLAY, _job_stem, load_results, load_scores, slug
+from ._spec import MODEL_REGISTRY
+from ._results import CI_METRICS, N_OVERLAY, _job_stem, load_results, load_scores, slug
 
 __all__ = ["write_report"]
 

@@ -11,7 +11,7 @@ from mvtec_sklearn.benchmark import (
     register_model,
     resnet_weights,
 )
-from mvtec_sklearn.benchmark._registry import call_factory
+from mvtec_sklearn.benchmark._spec import call_factory
 
 # LOF with n_neighbors=10 on a handful of training images warns (and uses n - 1)
 pytestmark = pytest.mark.filterwarnings("ignore:n_neighbors .* is greater than:UserWarning")
@@ -100,26 +100,15 @@ def test_resnet_entries_are_seeded(name, monkeypatch):
 
 
 @pytest.mark.slow
-def test_every_registry_entry_runs(tmp_path_factory, monkeypatch):
+def test_every_registry_entry_runs(tiny_root, monkeypatch):
     """Each registered model fits and scores on a tiny dataset (32 px, both 1- and 3-channel).
 
     The deep detectors train for 2 epochs only: this checks that every entry runs, not its accuracy.
     """
     from mvtec_sklearn.benchmark import _registry, run_benchmark
-    from mvtec_sklearn.datasets import make_mvtec_like
 
     monkeypatch.setattr(_registry, "DEEP_MAX_EPOCHS", 2)
     monkeypatch.setattr(_registry, "FEATURE_MAX_EPOCHS", 2)
-    root = tmp_path_factory.mktemp("registry_mvtec")
-    make_mvtec_like(
-        root,
-        categories=["grid", "bottle"],
-        n_train=5,
-        n_test_good=2,
-        n_test_defect=2,
-        image_size=32,
-        random_state=0,
-    )
     import torch
 
     threads = torch.get_num_threads()
@@ -128,7 +117,7 @@ def test_every_registry_entry_runs(tmp_path_factory, monkeypatch):
     )  # tiny networks: one thread is fastest, and pytest -n 2 shares the CPUs
     try:
         results = run_benchmark(
-            root, models="all", image_size=32, metrics=["image_auroc", "pixel_auroc"]
+            tiny_root, models="all", image_size=32, metrics=["image_auroc", "pixel_auroc"]
         )
     finally:
         torch.set_num_threads(threads)

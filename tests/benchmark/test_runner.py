@@ -276,12 +276,12 @@ def test_scores_and_maps_from_one_pass_when_the_detector_offers_it(tiny_root):
 def test_default_data_is_the_photo_set_and_synthetic_is_available_by_name(
     tmp_path, monkeypatch
 ):
-    from mvtec_sklearn.benchmark import _runner
+    from mvtec_sklearn.benchmark import _planning
 
     monkeypatch.setenv("MVTEC_SKLEARN_DATA", str(tmp_path / "home"))
     tiny = {"n_train": 3, "n_test_good": 2, "n_test_defect": 2, "image_size": 32}
-    monkeypatch.setattr(_runner, "PHOTO_DATASET", {**tiny, "categories": ["coins"]})
-    monkeypatch.setattr(_runner, "SYNTHETIC_DATASET", {**tiny, "categories": ["grid"]})
+    monkeypatch.setattr(_planning, "PHOTO_DATASET", {**tiny, "categories": ["coins"]})
+    monkeypatch.setattr(_planning, "SYNTHETIC_DATASET", {**tiny, "categories": ["grid"]})
     models = [("pd", PixelDeviation())]
 
     photos = run_benchmark(models=models, out=tmp_path / "photos")
