@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import resolve_device
-from ._base import BaseDetector
+from ._base import BaseDetector, TrainingScoreDetector
 
 if TYPE_CHECKING:
     import torch
@@ -74,7 +74,7 @@ def _knn_distances(query, train, n_neighbors, metric, batch_size, exclude_self=F
     return torch.cat(chunks)
 
 
-class KNNDetector(BaseDetector):
+class KNNDetector(TrainingScoreDetector):
     """Anomaly score = distance to the k nearest training samples.
 
     An exact nearest-neighbour search in torch: chunked matrix products and
@@ -141,6 +141,9 @@ class KNNDetector(BaseDetector):
     >>> det = KNNDetector(n_neighbors=3, device="cpu").fit(X_train)
     >>> det.predict([[0.0, 0.0, 0.0, 0.0], [8.0, 8.0, 8.0, 8.0]])
     array([ 1, -1])
+    >>> labels = KNNDetector(contamination=0.1, device="cpu").fit_predict(X_train)
+    >>> int((labels == -1).sum())
+    10
     """
 
     _parameter_constraints: dict = {
@@ -169,27 +172,8 @@ class KNNDetector(BaseDetector):
         self.batch_size = batch_size
         self.device = device
 
-    def fit(self, X: ArrayLike, y: object = None) -> "KNNDetector":
-        """Store the training samples and set ``offset_`` from leave-one-out scores.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Normal training samples (at least 2).
-        y : Ignored
-            Not used, present for API consistency.
-
-        Returns
-        -------
-        self : KNNDetector
-            The fitted detector.
-        """
-        self._fit(X)
-        return self
-
     def _fit(self, X):
-        """Fit; return the leave-one-out training scores that set ``offset_``."""
-        self._validate_params()
+        """Store the training samples; return their leave-one-out scores."""
         X = cast(  # sklearn is untyped; validate_data returns an ndarray
             "np.ndarray",
             validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2),
@@ -202,45 +186,12 @@ class KNNDetector(BaseDetector):
                 f"training samples ({n_samples}); n_neighbors = n_samples - 1 = "
                 f"{n_samples - 1} will be used.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
             self.n_neighbors_ = n_samples - 1
         # writeable and C-contiguous (torch.from_numpy needs both; copies only read-only input)
         self.fit_X_ = np.require(X, requirements=["C", "W"])
-        loo_scores = -self._aggregated_distances(X, exclude_self=True)
-        self._set_offset(loo_scores)
-        return loo_scores
-
-    def fit_predict(self, X: ArrayLike, y: object = None) -> NDArray[np.int_]:
-        """Fit and label the training samples from their leave-one-out scores.
-
-        A training sample is an anomaly (-1) when its leave-one-out score (its
-        own match excluded) is below ``offset_``, so a ``contamination``
-        fraction of the training samples is flagged, up to ties.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (at least 2).
-        y : Ignored
-            Not used, present for API consistency.
-
-        Returns
-        -------
-        ndarray of int, shape (n_samples,)
-            +1 for normal training samples, -1 for anomalous ones.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mvtec_sklearn.detectors import KNNDetector
-        >>> X = np.random.default_rng(0).normal(size=(200, 4))
-        >>> labels = KNNDetector(contamination=0.1, device="cpu").fit_predict(X)
-        >>> int((labels == -1).sum())
-        20
-        """
-        scores = self._fit(X)
-        return np.where(scores < self.offset_, -1, 1)
+        return -self._aggregated_distances(X, exclude_self=True)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Opposite of the aggregated distance to the nearest training samples.

@@ -6,6 +6,7 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
@@ -250,6 +251,7 @@ class PatchCoreDetector(BasePatchDetector):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(
         self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: None = None
     ) -> "PatchCoreDetector":
@@ -268,7 +270,6 @@ class PatchCoreDetector(BasePatchDetector):
         """
         import torch
 
-        self._validate_params()
         self._network_size = _network_size(self.image_size)
         source = _image_source(X)
         n = len(source)

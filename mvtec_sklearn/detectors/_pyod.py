@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseDetector
+from ._base import BaseDetector, TrainingScoreDetector
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["PyODDetector"]
 
 
-class PyODDetector(BaseDetector):
+class PyODDetector(TrainingScoreDetector):
     """Adapter from a PyOD detector to scikit-learn's outlier-detector convention.
 
     PyOD scores are *anomaly* scores (higher = more abnormal) and its labels are
@@ -101,22 +101,8 @@ class PyODDetector(BaseDetector):
         self.detector = detector
         self.contamination = contamination
 
-    def fit(self, X: ArrayLike, y: object = None) -> "PyODDetector":
-        """Fit a clone of the PyOD model and set ``offset_`` from its training scores.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Normal training samples (at least 2).
-        y : Ignored
-            Not used, present for API consistency.
-
-        Returns
-        -------
-        self : PyODDetector
-            The fitted detector.
-        """
-        self._validate_params()
+    def _fit(self, X):
+        """Fit a clone of the PyOD model; return the opposite of its training scores."""
         X = cast(  # sklearn is untyped; validate_data returns an ndarray
             "np.ndarray", validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         )
@@ -132,7 +118,7 @@ class PyODDetector(BaseDetector):
                 f"batch_size={batch_size} of {type(detector).__name__} exceeds the "
                 f"{X.shape[0]} training samples; batch_size={X.shape[0]} is used.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=5,
             )
             detector.set_params(batch_size=X.shape[0])
         detector.fit(X)
@@ -141,27 +127,13 @@ class PyODDetector(BaseDetector):
         if train_scores is None:
             train_scores = detector.decision_function(X)
         self.decision_scores_ = np.asarray(train_scores, dtype=np.float64).ravel()
-        self._set_offset(-self.decision_scores_)
+        return -self.decision_scores_
+
+    def _set_offset(self, train_score_samples) -> None:
+        """Set ``offset_`` and PyOD's ``threshold_`` and ``labels_``."""
+        super()._set_offset(train_score_samples)
         self.threshold_ = -self.offset_
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
-        return self
-
-    def fit_predict(self, X: ArrayLike, y: object = None) -> NDArray[np.int_]:
-        """Fit and label the training samples from the model's training scores.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training samples (at least 2).
-        y : Ignored
-            Not used, present for API consistency.
-
-        Returns
-        -------
-        ndarray of int, shape (n_samples,)
-            ``labels_`` in scikit-learn's coding: +1 normal, -1 anomalous.
-        """
-        return np.where(self.fit(X).labels_ == 1, -1, 1)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Opposite of the PyOD anomaly score.

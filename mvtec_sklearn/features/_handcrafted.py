@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from joblib import Parallel, delayed
 from scipy import ndimage
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -364,6 +364,7 @@ class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
         self.edge_threshold = edge_threshold
         self.n_jobs = n_jobs
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
     ) -> "HandcraftedFeaturizer":
@@ -380,7 +381,6 @@ class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
         -------
         self : HandcraftedFeaturizer
         """
-        self._validate_params()
         check_image_input(X)
         self._groups = _check_groups(self.features)
         self.feature_names_ = image_statistic_names(self._groups, self.bins)

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -103,6 +103,7 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         self.channels = channels
         self.flatten = flatten
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
     ) -> "ImageLoader":
@@ -119,7 +120,6 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         -------
         self : ImageLoader
         """
-        self._validate_params()
         paths, array = check_image_input(X)
         first = _first_image(paths, array)
         if self.image_size is None:
@@ -235,6 +235,7 @@ class GrayscaleReducer(TransformerMixin, BaseEstimator):
         self.tol = tol
         self.flatten = flatten
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
     ) -> "GrayscaleReducer":
@@ -251,7 +252,6 @@ class GrayscaleReducer(TransformerMixin, BaseEstimator):
         -------
         self : GrayscaleReducer
         """
-        self._validate_params()
         paths, array = check_image_input(X)
         n = n_images(paths, array)
         difference = 0.0

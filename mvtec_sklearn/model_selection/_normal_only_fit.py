@@ -5,29 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, OutlierMixin, _fit_context, clone
 from sklearn.utils import _safe_indexing
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.validation import check_consistent_length
 
+from ._delegation import delegated_method
 from ._split import _check_anomaly_labels
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Sequence, Sized
 
-    from numpy.typing import ArrayLike, NDArray
+    from numpy.typing import ArrayLike
 
 __all__ = ["NormalOnlyFit"]
-
-
-def _estimator_has(name):
-    """``available_if`` check: the fitted estimator, else the unfitted one, has ``name``."""
-
-    def check(self):
-        return hasattr(getattr(self, "estimator_", self.estimator), name)
-
-    return check
 
 
 class NormalOnlyFit(MetaEstimatorMixin, OutlierMixin, BaseEstimator):
@@ -80,14 +72,17 @@ class NormalOnlyFit(MetaEstimatorMixin, OutlierMixin, BaseEstimator):
     ...     scoring="image_auroc", cv=NormalOnlyKFold(2),
     ... ).fit(X, y)
     >>> search.best_estimator_.n_normal_, search.best_estimator_.n_anomalies_dropped_
-    (40, 0)
+    (40, 10)
     >>> bool(search.best_score_ > 0.9)
     True
     """
 
+    _parameter_constraints: dict = {"estimator": [HasMethods(["fit"])]}
+
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(
         self, X: ArrayLike | Sequence[str | os.PathLike[str]], y: ArrayLike | None = None,
         **fit_params: Any,
@@ -109,8 +104,6 @@ class NormalOnlyFit(MetaEstimatorMixin, OutlierMixin, BaseEstimator):
         self : NormalOnlyFit
             The fitted meta-estimator.
         """
-        if not hasattr(self.estimator, "fit"):
-            raise TypeError(f"estimator must have a fit method, got {type(self.estimator).__name__}.")
         if y is None:
             normal_X, n_dropped = X, 0
         else:
@@ -125,83 +118,25 @@ class NormalOnlyFit(MetaEstimatorMixin, OutlierMixin, BaseEstimator):
         self.n_anomalies_dropped_ = n_dropped
         return self
 
-    @available_if(_estimator_has("score_samples"))
-    def score_samples(self, X: Any) -> NDArray[np.float64]:
-        """``estimator_.score_samples(X)``: higher = more normal.
-
-        Parameters
-        ----------
-        X : array-like or sequence of paths
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.estimator_.score_samples(X)
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X: Any) -> NDArray[np.float64]:
-        """``estimator_.decision_function(X)``: negative = anomaly.
-
-        Parameters
-        ----------
-        X : array-like or sequence of paths
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.estimator_.decision_function(X)
-
-    @available_if(_estimator_has("predict"))
-    def predict(self, X: Any) -> NDArray[np.int_]:
-        """``estimator_.predict(X)``: +1 normal, -1 anomaly.
-
-        Parameters
-        ----------
-        X : array-like or sequence of paths
-            Samples.
-
-        Returns
-        -------
-        ndarray of int, shape (n_samples,)
-        """
-        check_is_fitted(self)
-        return self.estimator_.predict(X)
-
-    @available_if(_estimator_has("anomaly_map"))
-    def anomaly_map(self, X: Any) -> NDArray[np.float64]:
-        """``estimator_.anomaly_map(X)``: per-pixel anomaly scores.
-
-        Parameters
-        ----------
-        X : array-like or sequence of paths
-            Images.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, H, W)
-        """
-        check_is_fitted(self)
-        return self.estimator_.anomaly_map(X)
-
-    @available_if(_estimator_has("score_samples_and_anomaly_map"))
-    def score_samples_and_anomaly_map(self, X: Any) -> tuple[Any, Any]:
-        """``estimator_.score_samples_and_anomaly_map(X)`` (one pass for both).
-
-        Parameters
-        ----------
-        X : array-like or sequence of paths
-            Images.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-        maps : ndarray of shape (n_samples, H, W)
-        """
-        check_is_fitted(self)
-        return self.estimator_.score_samples_and_anomaly_map(X)
+    score_samples = delegated_method(
+        "score_samples", "``estimator_.score_samples(X)``: higher = more normal.",
+        "ndarray of shape (n_samples,)",
+    )
+    decision_function = delegated_method(
+        "decision_function", "``estimator_.decision_function(X)``: negative = anomaly.",
+        "ndarray of shape (n_samples,)",
+    )
+    predict = delegated_method(
+        "predict", "``estimator_.predict(X)``: +1 normal, -1 anomaly.",
+        "ndarray of int, shape (n_samples,)",
+    )
+    anomaly_map = delegated_method(
+        "anomaly_map", "``estimator_.anomaly_map(X)``: per-pixel anomaly scores.",
+        "ndarray of shape (n_samples, H, W)", what="Images",
+    )
+    score_samples_and_anomaly_map = delegated_method(
+        "score_samples_and_anomaly_map",
+        "``estimator_.score_samples_and_anomaly_map(X)`` (one pass for both).",
+        "scores : ndarray of shape (n_samples,)\nmaps : ndarray of shape (n_samples, H, W)",
+        what="Images",
+    )

@@ -18,19 +18,13 @@ from sklearn.utils.validation import _num_samples, check_array, check_is_fitted
 from mvtec_sklearn.datasets import is_path_sequence, pseudo_defects
 from mvtec_sklearn.metrics import f1_max
 
+from ._delegation import delegated_method, estimator_has
 from ._split import _check_anomaly_labels
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["CalibratedThresholdDetector"]
-
-
-def _estimator_has(name):
-    def check(self):
-        return hasattr(self.estimator_ if hasattr(self, "estimator_") else self.estimator, name)
-
-    return check
 
 
 def _as_indexable(X):
@@ -307,20 +301,10 @@ class CalibratedThresholdDetector(MetaEstimatorMixin, OutlierMixin, BaseEstimato
             self.n_features_in_ = estimator.n_features_in_
         return self
 
-    def score_samples(self, X: Any) -> NDArray[np.float64]:
-        """The estimator's ``score_samples``: higher is more normal.
-
-        Parameters
-        ----------
-        X : sequence of paths, image array, or array-like
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        return np.asarray(self.estimator_.score_samples(X), dtype=np.float64)
+    score_samples = delegated_method(
+        "score_samples", "The estimator's ``score_samples``: higher is more normal.",
+        "ndarray of shape (n_samples,)", dtype=np.float64,
+    )
 
     def decision_function(self, X: Any) -> NDArray[np.float64]:
         """``score_samples(X) - offset_``: negative for anomalies.
@@ -355,23 +339,12 @@ class CalibratedThresholdDetector(MetaEstimatorMixin, OutlierMixin, BaseEstimato
             return anomalous.astype(int)
         return np.where(anomalous, -1, 1)
 
-    @available_if(_estimator_has("anomaly_map"))
-    def anomaly_map(self, X: Any) -> NDArray[np.float32]:
-        """The estimator's anomaly maps (higher = more anomalous).
+    anomaly_map = delegated_method(
+        "anomaly_map", "The estimator's anomaly maps (higher = more anomalous).",
+        "ndarray of shape (n, H, W)", what="Images",
+    )
 
-        Parameters
-        ----------
-        X : sequence of paths or image array
-            Images.
-
-        Returns
-        -------
-        ndarray of shape (n, H, W)
-        """
-        check_is_fitted(self)
-        return self.estimator_.anomaly_map(X)
-
-    @available_if(_estimator_has("anomaly_map"))
+    @available_if(estimator_has("anomaly_map"))
     def score_samples_and_anomaly_map(self, X: Any) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
         """``score_samples(X)`` and ``anomaly_map(X)``, in one pass when the estimator can.
 
@@ -391,7 +364,7 @@ class CalibratedThresholdDetector(MetaEstimatorMixin, OutlierMixin, BaseEstimato
             return np.asarray(scores, dtype=np.float64), maps
         return self.score_samples(X), self.estimator_.anomaly_map(X)
 
-    @available_if(_estimator_has("anomaly_map"))
+    @available_if(estimator_has("anomaly_map"))
     def predict_mask(self, X: Any) -> NDArray[np.bool_]:
         """Binary defect masks: ``anomaly_map(X) > pixel_threshold_``.
 

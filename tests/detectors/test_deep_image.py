@@ -19,13 +19,7 @@ from mvtec_sklearn.features import DeepFeaturizer
 from tests.conformance import check_image_estimator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks run fastest on one thread (and do not fight other tests)."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TinyCNN(nn.Module):

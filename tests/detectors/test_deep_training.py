@@ -53,13 +53,7 @@ TINY_VECTOR = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks run fastest on one thread (and do not fight other tests)."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +221,8 @@ def test_functional_helpers():
     np.testing.assert_allclose(float(blurred.sum()), 1.0, rtol=1e-5)
     assert float(blurred[0, 16, 16]) == float(blurred.max()) < 0.1
     assert gaussian_blur(maps, 0) is maps
+
+
+def test_one_torch_thread_fixture_sets_one_thread():
+    # the module runs under the one_torch_thread fixture (conftest.py)
+    assert torch.get_num_threads() == 1
