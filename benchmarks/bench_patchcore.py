@@ -174,7 +174,7 @@ _STAGES = {
     ("features/_deep.py", "_patch_tensor"): "aggregation",
     ("detectors/_patchcore.py", "_patch_embeddings"): "embedding",
     ("detectors/_coreset.py", "greedy_coreset"): "coreset",
-    ("detectors/_coreset.py", "nearest_neighbors"): "search",
+    ("detectors/_nn/_search.py", "nearest_neighbors"): "search",
     ("detectors/_patch_base.py", "_postprocess_maps"): "maps",
 }
 

@@ -41,7 +41,7 @@ def _torch_modules():
     import torch
     from torch import nn
 
-    from mvtec_sklearn.detectors._coreset import nearest_neighbors
+    from mvtec_sklearn.detectors._nn._search import nearest_neighbors
     from mvtec_sklearn.detectors._patch_base import _postprocess_maps
     from mvtec_sklearn.detectors._patchcore import _pooling_matrix
 

@@ -19,7 +19,8 @@ from ._patch_base import (
     _network_size,
     _postprocess_maps,
 )
-from ._coreset import greedy_coreset, nearest_neighbors
+from ._coreset import greedy_coreset
+from ._nn._search import nearest_neighbors
 
 if TYPE_CHECKING:
     import os
