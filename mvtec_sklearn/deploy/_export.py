@@ -42,8 +42,8 @@ def _torch_modules():
     from torch import nn
 
     from mvtec_sklearn.detectors._nn._search import nearest_neighbors
-    from mvtec_sklearn.detectors._patch_base import _postprocess_maps
-    from mvtec_sklearn.detectors._patchcore import _pooling_matrix
+    from mvtec_sklearn.detectors._nn._functional import anomaly_maps as _postprocess_maps
+    from mvtec_sklearn.detectors._nn._patch import pooling_matrix as _pooling_matrix
 
     class Features(nn.Module):
         """(n, H, W, 3) in [0, 1] -> normalised network input -> patch features (n, C, h, w)."""

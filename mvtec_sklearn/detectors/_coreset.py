@@ -22,8 +22,10 @@ Its memory-bounded building blocks (the bank is searched by
 from __future__ import annotations
 
 import numpy as np
+import torch
+from sklearn.utils import check_random_state
 
-from mvtec_sklearn.utils import torch_threads
+from mvtec_sklearn.utils import torch_generator, torch_threads
 
 from ._nn._search import BLOCK_ELEMENTS, check_features
 
@@ -62,10 +64,6 @@ def random_projection(features, n_components=128, random_state=None):
     >>> random_projection(torch.randn(10, 300), 16, random_state=0).shape
     torch.Size([10, 16])
     """
-    import torch
-
-    from mvtec_sklearn.utils import torch_generator
-
     features = check_features(features)
     n_features = features.shape[1]
     if n_components is None or n_features <= n_components:
@@ -114,8 +112,6 @@ def k_center_greedy(features, n_centers, *, start_index=0, chunk_size=65536):
     >>> k_center_greedy(x, 3)[0].tolist()
     [0, 2, 3]
     """
-    import torch
-
     x = check_features(features)
     n, d = x.shape
     n_centers = int(n_centers)
@@ -148,8 +144,6 @@ def _principal_projection(x):
     ``|P(a) - P(b)| <= |a - b|`` for the orthogonal projection ``P``, so the
     projections bound distances from below. Returns ``(y, |y|^2)``.
     """
-    import torch
-
     centred = x - x.mean(dim=0)
     sample = centred[::max(1, x.shape[0] // _BOUND_SAMPLE)]
     _, _, vh = torch.linalg.svd(sample, full_matrices=False)
@@ -162,8 +156,6 @@ def _greedy_loop(x, sq, low, centers, center_sq, indices, min_d2, nearest, idx, 
 
     ``low`` is None or ``(y, |y|^2)`` of :func:`_principal_projection`.
     """
-    import torch
-
     n, n_centers = x.shape[0], centers.shape[0]
     if low is not None:
         # The bound is computed in floating point: a point is kept unless the
@@ -249,9 +241,6 @@ def greedy_coreset(features, coreset_ratio=0.1, *, projection_dim=128, random_st
     >>> idx.shape, nearest.shape
     (torch.Size([20]), torch.Size([200]))
     """
-    import torch
-    from sklearn.utils import check_random_state
-
     x = check_features(features)
     n = x.shape[0]
     if not 0 < coreset_ratio <= 1:

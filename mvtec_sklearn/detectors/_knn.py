@@ -7,6 +7,7 @@ from numbers import Integral
 from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
+import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -15,7 +16,6 @@ from ._base import BaseDetector
 from ._nn._search import nearest_neighbors
 
 if TYPE_CHECKING:
-    import torch
     from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["KNNDetector"]
@@ -208,8 +208,6 @@ class KNNDetector(BaseDetector):
         return -self._aggregated_distances(X, exclude_self=False)
 
     def _aggregated_distances(self, X, exclude_self):
-        import torch
-
         device = resolve_device(self.device)
         # Squared norms of large features (about 1e19 in float32) overflow to inf and
         # inf - inf gives NaN distances; such inputs are scaled down first and the
