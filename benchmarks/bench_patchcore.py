@@ -120,10 +120,10 @@ _STAGES = {
     ("datasets/_io.py", "load_images"): "decode",
     ("features/_backbones.py", "run_to_layers"): "forward",
     ("features/_deep.py", "_patch_tensor"): "aggregation",
-    ("detectors/_patchcore.py", "_patch_embeddings"): "embedding",
+    ("detectors/_nn/_patch.py", "patch_embeddings"): "embedding",
     ("detectors/_coreset.py", "greedy_coreset"): "coreset",
-    ("detectors/_coreset.py", "nearest_neighbors"): "search",
-    ("detectors/_patch_base.py", "_postprocess_maps"): "maps",
+    ("detectors/_nn/_search.py", "nearest_neighbors"): "search",
+    ("detectors/_nn/_functional.py", "anomaly_maps"): "maps",
 }
 
 

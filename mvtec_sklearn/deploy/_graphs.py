@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from mvtec_sklearn.detectors._coreset import nearest_neighbors
-from mvtec_sklearn.detectors._patch_base import _postprocess_maps
-from mvtec_sklearn.detectors._patchcore import _pooling_matrix
+from mvtec_sklearn.detectors._nn._functional import anomaly_maps
+from mvtec_sklearn.detectors._nn._patch import pooling_matrix
+from mvtec_sklearn.detectors._nn._search import nearest_neighbors
 
 from ._heads import EXPORTABLE_DETECTORS, head_for
 
@@ -53,7 +53,7 @@ class PatchCoreGraph(nn.Module):
         c = det.featurizer_.feature_map_shape_[0]
         layer_channels = tuple(det.featurizer_.layer_channels_.values())
         pool = (torch.eye(c) if det._pool_dim is None
-                else _pooling_matrix(layer_channels, det._pool_dim))
+                else pooling_matrix(layer_channels, det._pool_dim))
         bank = torch.from_numpy(det.memory_bank_).float()
         self.register_buffer("pool", pool.float())
         self.register_buffer("bank", bank)
@@ -80,7 +80,7 @@ class PatchCoreGraph(nn.Module):
             neighbours = self.bank[self.support[best_i[rows]]]  # (n, b, d)
             dists = torch.linalg.vector_norm(queries[rows][:, None, :] - neighbours, dim=2)
             scores = (1.0 - torch.exp(s_star - torch.logsumexp(dists, dim=1))) * s_star
-        smooth, _ = _postprocess_maps(patch.view(n, self.h, self.w), self.network_size,
+        smooth, _ = anomaly_maps(patch.view(n, self.h, self.w), self.network_size,
                                       self.network_size, self.sigma)
         return scores, smooth
 
@@ -101,7 +101,7 @@ class PaDiMGraph(nn.Module):
         diff = feats.permute(2, 1, 0) - self.mean[:, :, None]
         dist = torch.linalg.vector_norm(torch.bmm(self.whitening, diff), dim=1)
         patch = dist.T.reshape(-1, self.h, self.w)
-        smooth, _ = _postprocess_maps(patch, self.network_size, self.network_size, self.sigma)
+        smooth, _ = anomaly_maps(patch, self.network_size, self.network_size, self.sigma)
         return smooth.flatten(1).amax(dim=1), smooth
 
 

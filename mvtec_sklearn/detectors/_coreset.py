@@ -1,6 +1,7 @@
-"""Greedy k-center coreset selection and chunked nearest-neighbour search.
+"""Greedy k-center coreset selection, the memory bank of :class:`PatchCoreDetector`.
 
-Both are the memory-bounded building blocks of :class:`PatchCoreDetector`:
+Its memory-bounded building blocks (the bank is searched by
+:func:`~mvtec_sklearn.detectors._nn._search.nearest_neighbors`):
 
 - :func:`k_center_greedy` is the exact greedy farthest-point (k-center)
   selection of PatchCore. Each step needs the distance of every point to the
@@ -16,39 +17,24 @@ Both are the memory-bounded building blocks of :class:`PatchCoreDetector`:
   current nearest centre.
 - :func:`greedy_coreset` first maps the features to a low dimension with a
   seeded Gaussian (Johnson-Lindenstrauss) random projection, as PatchCore does.
-- :func:`nearest_neighbors` is an exact k-nearest-neighbour search chunked over
-  both the queries and the memory bank.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+from sklearn.utils import check_random_state
 
-from mvtec_sklearn.utils import torch_threads
+from mvtec_sklearn.utils import torch_generator, torch_threads
 
-__all__ = ["greedy_coreset", "k_center_greedy", "nearest_neighbors", "random_projection"]
+from ._nn._search import BLOCK_ELEMENTS, check_features
 
-#: Number of float32 elements of a temporary distance block (16 MiB): small enough
-#: to stay in a CPU's last-level cache (1.7x faster searches than 64 MiB blocks, measured).
-_BLOCK_ELEMENTS = 1 << 22
+__all__ = ["greedy_coreset", "k_center_greedy", "random_projection"]
+
 #: Rank of the principal subspace whose projections bound distances from below.
 _BOUND_RANK = 32
 #: Rows of the sample the principal directions are computed from.
 _BOUND_SAMPLE = 4096
-
-
-def _check_features(features, name="features"):
-    import torch
-
-    features = torch.as_tensor(features)
-    if features.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (n_samples, n_features) tensor, got shape "
-                         f"{tuple(features.shape)}.")
-    if features.shape[0] == 0:
-        raise ValueError(f"{name} is empty.")
-    if not features.is_floating_point():
-        features = features.float()
-    return features
 
 
 def random_projection(features, n_components=128, random_state=None):
@@ -78,11 +64,7 @@ def random_projection(features, n_components=128, random_state=None):
     >>> random_projection(torch.randn(10, 300), 16, random_state=0).shape
     torch.Size([10, 16])
     """
-    import torch
-
-    from mvtec_sklearn.utils import torch_generator
-
-    features = _check_features(features)
+    features = check_features(features)
     n_features = features.shape[1]
     if n_components is None or n_features <= n_components:
         return features
@@ -90,7 +72,7 @@ def random_projection(features, n_components=128, random_state=None):
     matrix = torch.randn(n_features, n_components, generator=gen, dtype=torch.float64)
     matrix = (matrix / np.sqrt(n_components)).to(device=features.device, dtype=features.dtype)
     out = torch.empty(features.shape[0], n_components, dtype=features.dtype, device=features.device)
-    step = max(1, _BLOCK_ELEMENTS // max(n_features, 1))
+    step = max(1, BLOCK_ELEMENTS // max(n_features, 1))
     for start in range(0, features.shape[0], step):
         torch.mm(features[start:start + step], matrix, out=out[start:start + step])
     return out
@@ -130,9 +112,7 @@ def k_center_greedy(features, n_centers, *, start_index=0, chunk_size=65536):
     >>> k_center_greedy(x, 3)[0].tolist()
     [0, 2, 3]
     """
-    import torch
-
-    x = _check_features(features)
+    x = check_features(features)
     n, d = x.shape
     n_centers = int(n_centers)
     if not 1 <= n_centers <= n:
@@ -164,8 +144,6 @@ def _principal_projection(x):
     ``|P(a) - P(b)| <= |a - b|`` for the orthogonal projection ``P``, so the
     projections bound distances from below. Returns ``(y, |y|^2)``.
     """
-    import torch
-
     centred = x - x.mean(dim=0)
     sample = centred[::max(1, x.shape[0] // _BOUND_SAMPLE)]
     _, _, vh = torch.linalg.svd(sample, full_matrices=False)
@@ -178,8 +156,6 @@ def _greedy_loop(x, sq, low, centers, center_sq, indices, min_d2, nearest, idx, 
 
     ``low`` is None or ``(y, |y|^2)`` of :func:`_principal_projection`.
     """
-    import torch
-
     n, n_centers = x.shape[0], centers.shape[0]
     if low is not None:
         # The bound is computed in floating point: a point is kept unless the
@@ -265,10 +241,7 @@ def greedy_coreset(features, coreset_ratio=0.1, *, projection_dim=128, random_st
     >>> idx.shape, nearest.shape
     (torch.Size([20]), torch.Size([200]))
     """
-    import torch
-    from sklearn.utils import check_random_state
-
-    x = _check_features(features)
+    x = check_features(features)
     n = x.shape[0]
     if not 0 < coreset_ratio <= 1:
         raise ValueError(f"coreset_ratio must be in (0, 1], got {coreset_ratio}.")
@@ -283,77 +256,3 @@ def greedy_coreset(features, coreset_ratio=0.1, *, projection_dim=128, random_st
                                           chunk_size=chunk_size)
     return indices, nearest
 
-
-def nearest_neighbors(queries, bank, n_neighbors=1, *, bank_sq_norms=None,
-                      max_block_elements=_BLOCK_ELEMENTS):
-    """Exact Euclidean k-nearest neighbours, chunked over queries and bank.
-
-    Parameters
-    ----------
-    queries : tensor of shape (n_queries, n_features)
-    bank : tensor of shape (n_bank, n_features)
-        Same device and dtype as ``queries``.
-    n_neighbors : int, default=1
-        Neighbours per query, at most ``n_bank``.
-    bank_sq_norms : tensor of shape (n_bank,), optional
-        Precomputed squared norms of the bank rows.
-    max_block_elements : int, default=2**22
-        Size of the largest temporary query x bank distance block.
-
-    Returns
-    -------
-    distances : tensor of shape (n_queries, n_neighbors)
-        Ascending Euclidean distances.
-    indices : LongTensor of shape (n_queries, n_neighbors)
-        Rows of ``bank``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from mvtec_sklearn.detectors._coreset import nearest_neighbors
-    >>> bank = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
-    >>> d, i = nearest_neighbors(torch.tensor([[3.0, 3.0]]), bank)
-    >>> round(float(d), 3), int(i)
-    (1.0, 1)
-    """
-    import torch
-
-    q = _check_features(queries, "queries")
-    b = _check_features(bank, "bank").to(device=q.device, dtype=q.dtype)
-    if q.shape[1] != b.shape[1]:
-        raise ValueError(f"queries have {q.shape[1]} features but the bank has {b.shape[1]}.")
-    n_bank = b.shape[0]
-    k = int(n_neighbors)
-    if not 1 <= k <= n_bank:
-        raise ValueError(f"n_neighbors must be in [1, {n_bank}], got {n_neighbors}.")
-    if bank_sq_norms is None:
-        bank_sq_norms = torch.einsum("ij,ij->i", b, b)
-    bank_chunk = min(n_bank, max(k, max_block_elements // 256))
-    query_chunk = max(1, max_block_elements // bank_chunk)
-    out_d = torch.empty(q.shape[0], k, dtype=q.dtype, device=q.device)
-    out_i = torch.empty(q.shape[0], k, dtype=torch.long, device=q.device)
-    for qs in range(0, q.shape[0], query_chunk):
-        qc = q[qs:qs + query_chunk]
-        q_sq = torch.einsum("ij,ij->i", qc, qc)[:, None]
-        best_d = best_i = None
-        for bs in range(0, n_bank, bank_chunk):
-            d2 = torch.addmm(bank_sq_norms[bs:bs + bank_chunk][None, :] + q_sq, qc,
-                             b[bs:bs + bank_chunk].T, alpha=-2.0)
-            if k == 1:
-                cd, ci = d2.min(dim=1, keepdim=True)
-            else:
-                cd, ci = torch.topk(d2, min(k, d2.shape[1]), dim=1, largest=False)
-            ci = ci + bs
-            if best_d is None:
-                best_d, best_i = cd, ci
-            elif k == 1:
-                better = cd < best_d
-                best_d = torch.where(better, cd, best_d)
-                best_i = torch.where(better, ci, best_i)
-            else:
-                cat_d, cat_i = torch.cat([best_d, cd], 1), torch.cat([best_i, ci], 1)
-                best_d, pos = torch.topk(cat_d, k, dim=1, largest=False)
-                best_i = torch.gather(cat_i, 1, pos)
-        out_d[qs:qs + query_chunk] = best_d.clamp_(min=0).sqrt_()
-        out_i[qs:qs + query_chunk] = best_i
-    return out_d, out_i

@@ -7,71 +7,18 @@ from numbers import Integral
 from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
+import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import resolve_device
 from ._base import BaseDetector, TrainingScoreDetector
+from ._nn._search import nearest_neighbors
 
 if TYPE_CHECKING:
-    import torch
     from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["KNNDetector"]
-
-
-def _knn_distances(query, train, n_neighbors, metric, batch_size, exclude_self=False):
-    """Distances from each query row to its ``n_neighbors`` nearest training rows.
-
-    Exact brute-force search: the query rows are processed ``batch_size`` at a time,
-    each chunk's distance matrix to the whole training set is one matrix product
-    (``||a||^2 + ||b||^2 - 2 a.b`` for the Euclidean metrics, ``1 - a.b`` of
-    unit vectors for cosine), and :func:`torch.topk` keeps the smallest.
-
-    Parameters
-    ----------
-    query, train : torch.Tensor of shape (n_query, d) and (n_train, d)
-        On the same device, with the same floating dtype.
-    n_neighbors : int
-        Number of neighbours, at most ``n_train`` (``n_train - 1`` with
-        ``exclude_self``).
-    metric : {"euclidean", "sqeuclidean", "cosine", "manhattan"}
-    batch_size : int
-        Query rows per distance-matrix chunk.
-    exclude_self : bool
-        ``query`` is ``train``: row ``i`` never counts training row ``i`` as a
-        neighbour (exactly one match, by index, so duplicates still count).
-
-    Returns
-    -------
-    torch.Tensor of shape (n_query, n_neighbors)
-        Sorted ascending.
-    """
-    import torch
-
-    if metric == "cosine":
-        query = torch.nn.functional.normalize(query, dim=1)
-        train = query if exclude_self else torch.nn.functional.normalize(train, dim=1)
-    if metric in ("euclidean", "sqeuclidean"):
-        train_sq = (train * train).sum(dim=1)
-    train_t = train.T
-    chunks = []
-    for start in range(0, query.shape[0], batch_size):
-        q = query[start : start + batch_size]
-        if metric in ("euclidean", "sqeuclidean"):
-            dist = torch.addmm(train_sq, q, train_t, alpha=-2.0)
-            dist.add_((q * q).sum(dim=1, keepdim=True)).clamp_(min=0.0)
-        elif metric == "cosine":
-            dist = torch.addmm(torch.ones((), dtype=q.dtype, device=q.device), q, train_t, alpha=-1.0)
-            dist.clamp_(min=0.0)
-        else:
-            dist = torch.cdist(q, train, p=1.0)
-        if exclude_self:
-            rows = torch.arange(q.shape[0], device=q.device)
-            dist[rows, rows + start] = float("inf")
-        nearest = torch.topk(dist, n_neighbors, dim=1, largest=False, sorted=True).values
-        chunks.append(nearest.sqrt_() if metric == "euclidean" else nearest)
-    return torch.cat(chunks)
 
 
 class KNNDetector(TrainingScoreDetector):
@@ -212,8 +159,6 @@ class KNNDetector(TrainingScoreDetector):
         return -self._aggregated_distances(X, exclude_self=False)
 
     def _aggregated_distances(self, X, exclude_self):
-        import torch
-
         device = resolve_device(self.device)
         # Squared norms of large features (about 1e19 in float32) overflow to inf and
         # inf - inf gives NaN distances; such inputs are scaled down first and the
@@ -227,8 +172,9 @@ class KNNDetector(TrainingScoreDetector):
             if scale != 1.0:
                 train = train / scale
                 query = train if exclude_self else query / scale
-            dist = _knn_distances(
-                query, train, self.n_neighbors_, self.metric, self.batch_size, exclude_self=exclude_self
+            dist, _ = nearest_neighbors(
+                query, train, self.n_neighbors_, metric=self.metric, exclude_self=exclude_self,
+                query_chunk=self.batch_size, fold_norms=False,
             )
             if self.method == "mean":
                 agg = dist.mean(dim=1)

@@ -6,72 +6,21 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import torch
 from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from ._patch_base import (
-    BasePatchDetector,
-    _FEATURIZER_CONSTRAINTS,
-    _image_batches,
-    _image_source,
-    _make_featurizer,
-    _network_size,
-    _postprocess_maps,
-)
+from ._nn._functional import anomaly_maps
+from ._nn._patch import gaussian_whitening, mahalanobis_distances
+from ._patch_base import _FEATURIZER_CONSTRAINTS, BasePatchDetector
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
 
-    import torch
     from numpy.typing import ArrayLike
 
 __all__ = ["PaDiMDetector"]
-
-
-def ledoit_wolf_covariance(X):
-    """Ledoit-Wolf shrunk covariances of a batch of data sets.
-
-    The same estimate as :func:`sklearn.covariance.ledoit_wolf`
-    (``assume_centered=False``), vectorised over a leading batch axis.
-
-    Parameters
-    ----------
-    X : tensor of shape (n_sets, n_samples, n_features)
-        Float tensor (use float64 for accuracy).
-
-    Returns
-    -------
-    covariance : tensor of shape (n_sets, n_features, n_features)
-    shrinkage : tensor of shape (n_sets,)
-
-    Examples
-    --------
-    >>> import torch
-    >>> from mvtec_sklearn.detectors._padim import ledoit_wolf_covariance
-    >>> cov, shrink = ledoit_wolf_covariance(torch.randn(3, 20, 4, dtype=torch.float64))
-    >>> cov.shape, shrink.shape
-    (torch.Size([3, 4, 4]), torch.Size([3]))
-    """
-    import torch
-
-    n_samples, n_features = X.shape[1], X.shape[2]
-    Xc = X - X.mean(dim=1, keepdim=True)
-    emp_cov = torch.bmm(Xc.transpose(1, 2), Xc) / n_samples
-    sq = Xc * Xc
-    emp_cov_trace = sq.sum(dim=1) / n_samples  # (B, p)
-    mu = emp_cov_trace.sum(dim=1) / n_features  # (B,)
-    beta_ = (sq.sum(dim=2) ** 2).sum(dim=1)  # sum of (X2.T @ X2)
-    delta_ = (emp_cov * n_samples).pow(2).sum(dim=(1, 2)) / n_samples**2
-    beta = (beta_ / n_samples - delta_) / (n_features * n_samples)
-    delta = (delta_ - 2.0 * mu * emp_cov_trace.sum(dim=1) + n_features * mu**2) / n_features
-    beta = torch.minimum(beta, delta)
-    shrinkage = torch.where(beta == 0, torch.zeros_like(beta), beta / delta)
-    eye = torch.eye(n_features, dtype=X.dtype, device=X.device)
-    cov = (1.0 - shrinkage)[:, None, None] * emp_cov + (shrinkage * mu)[:, None, None] * eye
-    return cov, shrinkage
 
 
 class PaDiMDetector(BasePatchDetector):
@@ -165,6 +114,8 @@ class PaDiMDetector(BasePatchDetector):
         "shrinkage": [StrOptions({"ledoit_wolf"}), Interval(Real, 0, None, closed="left")],
     }
     _transient_attrs = ("_mean_t", "_whitening_t")
+    _fitted_attr = "whitening_"
+    _progress_name = "PaDiM"
 
     def __init__(
         self,
@@ -213,54 +164,26 @@ class PaDiMDetector(BasePatchDetector):
         -------
         self : PaDiMDetector
         """
-        import torch
-
-        self._network_size = _network_size(self.image_size)
-        source = _image_source(X)
+        source, rng = self._fit_input(X)
         n = len(source)
-        rng = check_random_state(self.random_state)
         feat_seed = int(rng.randint(0, 2**31 - 1))
 
-        featurizer = feats = channels = None
+        featurizer = feats = None
         with torch.inference_mode():
-            for start, images, _ in _image_batches(source, self.batch_size, self._network_size,
-                                                   self.verbose, "PaDiM fit"):
-                if featurizer is None:
-                    featurizer = _make_featurizer(self, feat_seed).fit(images)
+            for start, featurizer, batch, _ in self._feature_batches(source, seed=feat_seed):
+                if feats is None:
                     c_all, h, w = featurizer.feature_map_shape_
                     k = c_all if self.n_features is None else min(self.n_features, c_all)
                     channels = np.sort(rng.choice(c_all, size=k, replace=False)).astype(np.int64)
                     channel_index = torch.from_numpy(channels).to(featurizer.device_)
                     feats = torch.empty(h * w, n, k, dtype=torch.float32,
                                         device=featurizer.device_)
-                batch = featurizer.patch_features(images, return_tensor=True)
                 batch = batch.index_select(1, channel_index).flatten(2)  # (b, k, P)
-                assert feats is not None  # allocated on the first batch
                 feats[:, start:start + batch.shape[0]] = batch.permute(2, 0, 1)
 
             assert feats is not None  # _image_source rejects empty input
             mean = feats.mean(dim=1)
-            whitening = torch.empty(h * w, k, k, dtype=torch.float32, device=feats.device)
-            eye = torch.eye(k, dtype=torch.float64, device=feats.device)
-            step = max(1, (1 << 22) // max(n * k, 1))
-            for s in range(0, h * w, step):
-                block = feats[s:s + step].double()
-                if self.shrinkage == "ledoit_wolf":
-                    cov, _ = ledoit_wolf_covariance(block)
-                    scale = torch.diagonal(cov, dim1=1, dim2=2).mean(dim=1).clamp(min=1e-12)
-                    cov = cov + 1e-6 * scale[:, None, None] * eye
-                else:
-                    centred = block - block.mean(dim=1, keepdim=True)
-                    cov = torch.bmm(centred.transpose(1, 2), centred) / max(n - 1, 1)
-                    cov = cov + float(self.shrinkage) * eye
-                chol, info = torch.linalg.cholesky_ex(cov)
-                if bool((info != 0).any()):
-                    raise ValueError(
-                        "The patch-feature covariance is singular at some positions; use a "
-                        "positive shrinkage (e.g. shrinkage=0.01) or more training images."
-                    )
-                inv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
-                whitening[s:s + step] = inv.float()
+            whitening = gaussian_whitening(feats, self.shrinkage)
 
             self.featurizer_ = featurizer
             self.channels_ = channels
@@ -277,8 +200,6 @@ class PaDiMDetector(BasePatchDetector):
         return self
 
     def _params_on_device(self):
-        import torch
-
         device = self.featurizer_.device_
         mean = getattr(self, "_mean_t", None)
         if mean is None or mean.device != device:
@@ -288,34 +209,16 @@ class PaDiMDetector(BasePatchDetector):
 
     def _maps_from_features(self, feats, input_size):
         """Image scores (b,) and maps at ``input_size`` from selected features (b, k, P)."""
-        import torch
-
         mean, whitening = self._params_on_device()
         k, h, w = self.feature_map_shape_
-        diff = feats.permute(2, 1, 0) - mean[:, :, None]  # (P, k, b)
-        dist = torch.linalg.vector_norm(torch.bmm(whitening, diff), dim=1)  # (P, b)
-        patch = dist.T.reshape(-1, h, w)
-        smooth, at_input = _postprocess_maps(patch, self._network_size,
-                                             input_size or self._network_size,
-                                             self.smoothing_sigma)
+        patch = mahalanobis_distances(feats, mean, whitening).reshape(-1, h, w)
+        smooth, at_input = anomaly_maps(patch, self._network_size,
+                                        input_size or self._network_size, self.smoothing_sigma)
         return smooth.flatten(1).amax(dim=1), at_input
 
-    def _score(self, X, with_maps):
-        import torch
+    def _scoring_state(self):
+        """The selected channels on the featurizer's device."""
+        return torch.from_numpy(self.channels_).to(self.featurizer_.device_)
 
-        check_is_fitted(self, "whitening_")
-        source = _image_source(X)
-        index = torch.from_numpy(self.channels_).to(self.featurizer_.device_)
-        scores, maps = [], []
-        with torch.inference_mode():
-            for _, images, input_size in _image_batches(source, self.batch_size,
-                                                        self._network_size, self.verbose,
-                                                        "PaDiM"):
-                batch = self.featurizer_.patch_features(images, return_tensor=True)
-                batch = batch.index_select(1, index).flatten(2)
-                score, at_input = self._maps_from_features(batch, input_size)
-                scores.append(score.cpu())
-                if with_maps:
-                    maps.append(at_input.cpu())
-        scores = torch.cat(scores).double().numpy()
-        return scores, (torch.cat(maps).numpy() if with_maps else None)
+    def _batch_scores(self, feats, input_size, with_maps, state):
+        return self._maps_from_features(feats.index_select(1, state).flatten(2), input_size)

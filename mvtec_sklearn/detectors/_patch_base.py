@@ -1,4 +1,4 @@
-"""What PatchCore and PaDiM share: image batching, map post-processing, the featurizer, the API."""
+"""What PatchCore and PaDiM share: image and feature batching, the featurizer, the API."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import os
 from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
+import torch
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
 from mvtec_sklearn.datasets import check_image_input, load_images, read_image_size
 from mvtec_sklearn.utils import progress
 
 from ._base import BaseDetector
-from ._nn._functional import gaussian_blur
+from ._maps import LocalizationMixin
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,39 +56,6 @@ def _image_batches(source, batch_size, size, verbose=False, desc=None):
         yield start, load_images(part, size=size, channels=3), shape
 
 
-def _postprocess_maps(patch_maps, network_size, input_size, sigma):
-    """Patch-grid maps -> smoothed maps at the network input size and at the image size.
-
-    Parameters
-    ----------
-    patch_maps : tensor (n, h, w)
-    network_size : (int, int)
-        The size images are resized to before the network (``image_size``).
-    input_size : (int, int)
-        The size of the input images.
-    sigma : float
-        Standard deviation (pixels at ``network_size``) of the Gaussian
-        smoothing; 0 disables it.
-
-    Returns
-    -------
-    smooth : tensor (n, *network_size)
-        Bilinear upsampling then Gaussian smoothing.
-    at_input : tensor (n, *input_size)
-        ``smooth`` resized bilinearly to the input resolution.
-    """
-    import torch.nn.functional as F
-
-    x = F.interpolate(patch_maps[:, None].float(), size=tuple(network_size), mode="bilinear",
-                      align_corners=False)[:, 0]
-    smooth = gaussian_blur(x, sigma)
-    if tuple(input_size) == tuple(network_size):
-        return smooth, smooth
-    at_input = F.interpolate(smooth[:, None], size=tuple(input_size), mode="bilinear",
-                             align_corners=False)[:, 0]
-    return smooth, at_input
-
-
 def _network_size(image_size):
     if isinstance(image_size, Integral):
         return int(image_size), int(image_size)
@@ -97,17 +67,17 @@ def _network_size(image_size):
     return size
 
 
+#: Parameters a patch detector hands on to its DeepFeaturizer as they are.
+_FEATURIZER_PARAMS = ("backbone", "weights", "patch_size", "image_size", "device", "batch_size")
+
+
 def _make_featurizer(est, random_state):
+    """The unfitted DeepFeaturizer of patch detector ``est``, seeded with ``random_state``."""
     from mvtec_sklearn.features import DeepFeaturizer
 
     return DeepFeaturizer(
-        backbone=est.backbone,
-        weights=est.weights,
+        **{name: getattr(est, name) for name in _FEATURIZER_PARAMS},
         layers=None if est.layers is None else tuple(est.layers),
-        patch_size=est.patch_size,
-        image_size=est.image_size,
-        device=est.device,
-        batch_size=est.batch_size,
         random_state=random_state,
         verbose=False,
     )
@@ -133,16 +103,86 @@ _FEATURIZER_CONSTRAINTS = {
 }
 
 
-class BasePatchDetector(BaseDetector):
-    """Base of the patch detectors: subclasses implement ``fit`` and ``_score``.
+class BasePatchDetector(LocalizationMixin, BaseDetector):
+    """Base of the patch detectors: the batch loops over images and patch features.
 
-    ``_score(X, with_maps)`` returns the image anomaly scores (n,) and, when
-    ``with_maps``, the anomaly maps (n, H, W) at the input resolution, both as
-    numpy arrays. Attributes named in ``_transient_attrs`` (device caches) are
-    dropped when pickling.
+    Subclasses implement ``fit`` (reading the training features from
+    :meth:`_feature_batches`), ``_scoring_state()`` (whatever scoring needs
+    once, on the device) and ``_batch_scores(feats, input_size, with_maps,
+    state)``: the image anomaly scores (b,) of a batch of patch features
+    (b, C, h, w) and, when ``with_maps``, its anomaly maps (b, H, W) at the
+    input resolution, as tensors. ``_fitted_attr`` names the attribute that
+    ``fit`` sets last, ``_progress_name`` the progress bars' label.
+    Attributes named in ``_transient_attrs`` (device caches) are dropped when
+    pickling.
     """
 
     _transient_attrs: tuple = ()
+    _fitted_attr: str
+    _progress_name: str
+
+    def _fit_input(self, X):
+        """The training images (nothing decoded) and the random state of ``fit``.
+
+        Also sets the network's input size from ``image_size``.
+        """
+        self._network_size = _network_size(self.image_size)
+        return _image_source(X), check_random_state(self.random_state)
+
+    def _feature_batches(self, source, featurizer=None, seed=None):
+        """Yield ``(start, featurizer, feats, input_size)``, ``batch_size`` images at a time.
+
+        Parameters
+        ----------
+        source : list of paths or ndarray
+            Images (:func:`_image_source`).
+        featurizer : DeepFeaturizer or None, default=None
+            The fitted featurizer; None (in ``fit``) makes one seeded with
+            ``seed`` and fits it on the first batch.
+        seed : int or None, default=None
+            Seed of a featurizer made here.
+
+        Yields
+        ------
+        start : int
+            Position of the batch's first image.
+        featurizer : DeepFeaturizer
+            The fitted featurizer.
+        feats : tensor (b, C, h, w)
+            The batch's patch features, on the featurizer's device.
+        input_size : (int, int)
+            The images' native size.
+        """
+        desc = self._progress_name if featurizer is not None else f"{self._progress_name} fit"
+        for start, images, input_size in _image_batches(source, self.batch_size,
+                                                        self._network_size, self.verbose, desc):
+            if featurizer is None:
+                featurizer = _make_featurizer(self, seed).fit(images)
+            yield start, featurizer, featurizer.patch_features(images, return_tensor=True), input_size
+
+    def _scoring_state(self):
+        raise NotImplementedError
+
+    def _batch_scores(self, feats, input_size, with_maps, state):
+        raise NotImplementedError
+
+    def _scores_and_maps(self, X, with_scores=True, with_maps=True):
+        """Image anomaly scores (n,) and, when ``with_maps``, maps (n, H, W) as numpy.
+
+        The scores are computed whatever ``with_scores`` says: they cost
+        nothing more than the maps.
+        """
+        check_is_fitted(self, self._fitted_attr)
+        source = _image_source(X)
+        state = self._scoring_state()
+        scores, maps = [], []
+        with torch.inference_mode():
+            for _, _, feats, input_size in self._feature_batches(source, self.featurizer_):
+                score, batch_maps = self._batch_scores(feats, input_size, with_maps, state)
+                scores.append(score.cpu())
+                if with_maps:
+                    maps.append(batch_maps.cpu())
+        return torch.cat(scores).double().numpy(), (torch.cat(maps).numpy() if with_maps else None)
 
     def score_samples(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float64]:
         """Opposite of the image anomaly score: higher is more normal.
@@ -156,54 +196,7 @@ class BasePatchDetector(BaseDetector):
         -------
         ndarray of shape (n,)
         """
-        return -self._score(X, with_maps=False)[0]
-
-    def anomaly_map(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
-        """Pixel anomaly maps at the input resolution (higher = more anomalous).
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images of one size.
-
-        Returns
-        -------
-        ndarray of float32, shape (n, H, W)
-        """
-        return self._score(X, with_maps=True)[1]
-
-    def score_samples_and_anomaly_map(
-        self, X: Sequence[str | os.PathLike[str]] | ArrayLike
-    ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
-        """``score_samples(X)`` and ``anomaly_map(X)`` from one pass over the images.
-
-        Both come from the same patch distances, so asking for them
-        together costs one backbone pass instead of two.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images of one size.
-
-        Returns
-        -------
-        scores : ndarray of shape (n,)
-            As :meth:`score_samples`: higher is more normal.
-        maps : ndarray of float32, shape (n, H, W)
-            As :meth:`anomaly_map`: higher is more anomalous.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mvtec_sklearn.detectors import PaDiMDetector
-        >>> X = np.random.default_rng(0).uniform(size=(6, 32, 32, 3)).astype(np.float32)
-        >>> det = PaDiMDetector(weights=None, image_size=32, random_state=0).fit(X)
-        >>> scores, maps = det.score_samples_and_anomaly_map(X[:2])
-        >>> scores.shape, maps.shape
-        ((2,), (2, 32, 32))
-        """
-        scores, maps = self._score(X, with_maps=True)
-        return -scores, maps
+        return -self._scores_and_maps(X, with_scores=True, with_maps=False)[0]
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -6,27 +6,20 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import torch
 from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
-from ._patch_base import (
-    _FEATURIZER_CONSTRAINTS,
-    BasePatchDetector,
-    _image_batches,
-    _image_source,
-    _make_featurizer,
-    _network_size,
-    _postprocess_maps,
-)
-from ._coreset import greedy_coreset, nearest_neighbors
+from ._coreset import greedy_coreset
+from ._nn._functional import anomaly_maps
+from ._nn._patch import patch_embeddings, pooling_matrix, reweighted_scores
+from ._nn._search import nearest_neighbors
+from ._patch_base import _FEATURIZER_CONSTRAINTS, BasePatchDetector
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
 
-    import torch
     from numpy.typing import ArrayLike
 
 __all__ = ["PatchCoreDetector"]
@@ -34,65 +27,6 @@ __all__ = ["PatchCoreDetector"]
 def _embedding_size(n_channels, embedding_dim):
     """Dimension of the patch embeddings: ``embedding_dim`` capped at the channel count."""
     return n_channels if embedding_dim is None else min(int(embedding_dim), n_channels)
-
-
-def _pooling_matrix(layer_channels, dim):
-    """The channel pooling of the reference PatchCore as a (C, dim) matrix.
-
-    Each layer's channels of a patch are average-pooled to ``dim`` values
-    (``adaptive_avg_pool1d``), the layers' vectors are concatenated and pooled
-    again to ``dim``, as in the reference PatchCore's preprocessing and
-    aggregation. With two layers and an even ``dim`` every layer contributes
-    ``dim / 2`` values, whatever its channel count. The pooling is linear, so
-    it is computed once, on the identity, and applied as one matrix product.
-
-    Parameters
-    ----------
-    layer_channels : sequence of int
-        Channels of each layer, in order (summing to ``C``).
-    dim : int
-        Embedding dimension.
-
-    Returns
-    -------
-    tensor of float32, shape (C, dim)
-    """
-    import torch
-    import torch.nn.functional as F
-
-    eye = torch.eye(sum(layer_channels))
-    pooled, start = [], 0
-    for n_layer in layer_channels:
-        pooled.append(F.adaptive_avg_pool1d(eye[:, None, start:start + n_layer], dim))
-        start += n_layer
-    return F.adaptive_avg_pool1d(torch.cat(pooled, dim=2), dim)[:, 0]
-
-
-def _patch_embeddings(feats, pooling, out):
-    """Multi-layer patch features -> one row per patch, pooled over channels.
-
-    Parameters
-    ----------
-    feats : tensor (b, C, h, w)
-        Patch features, layers' channels concatenated in order.
-    pooling : tensor (C, dim) or None
-        :func:`_pooling_matrix` on ``feats``' device; None keeps the channels.
-    out : tensor (b * h * w, dim or C)
-        Filled with the embeddings, image-major, then row, column.
-
-    Returns
-    -------
-    out : tensor
-    """
-    import torch
-
-    rows = feats.flatten(2).transpose(1, 2)  # (b, h * w, C) view
-    dest = out.view(feats.shape[0], -1, out.shape[1])
-    if pooling is None:
-        dest.copy_(rows)
-    else:
-        torch.matmul(rows, pooling, out=dest)
-    return out
 
 
 class PatchCoreDetector(BasePatchDetector):
@@ -215,6 +149,8 @@ class PatchCoreDetector(BasePatchDetector):
         "projection_dim": [None, Interval(Integral, 1, None, closed="left")],
     }
     _transient_attrs = ("_bank_cache",)
+    _fitted_attr = "memory_bank_"
+    _progress_name = "PatchCore"
 
     def __init__(
         self,
@@ -268,32 +204,22 @@ class PatchCoreDetector(BasePatchDetector):
         -------
         self : PatchCoreDetector
         """
-        import torch
-
-        self._network_size = _network_size(self.image_size)
-        source = _image_source(X)
+        source, rng = self._fit_input(X)
         n = len(source)
-        rng = check_random_state(self.random_state)
         feat_seed, coreset_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
 
-        featurizer = None
-        candidates = None
+        featurizer = candidates = None
         with torch.inference_mode():
-            for start, images, _ in _image_batches(source, self.batch_size, self._network_size,
-                                                   self.verbose, "PatchCore fit"):
-                if featurizer is None:
-                    featurizer = _make_featurizer(self, feat_seed).fit(images)
+            for start, featurizer, feats, _ in self._feature_batches(source, seed=feat_seed):
+                if candidates is None:
                     c, h, w = featurizer.feature_map_shape_
-                    layer_channels = tuple(featurizer.layer_channels_.values())
                     d = _embedding_size(c, self.embedding_dim)
-                    pooling = (None if self.embedding_dim is None else
-                               _pooling_matrix(layer_channels, d).to(featurizer.device_))
+                    self._pool_dim = None if self.embedding_dim is None else d
+                    pooling = self._pooling(featurizer)
                     candidates = torch.empty(n * h * w, d, dtype=torch.float32,
                                              device=featurizer.device_)
-                feats = featurizer.patch_features(images, return_tensor=True)
-                assert candidates is not None  # allocated on the first batch
-                _patch_embeddings(feats, pooling,
-                                  candidates[start * h * w:(start + len(images)) * h * w])
+                patch_embeddings(feats, pooling,
+                                 candidates[start * h * w:(start + len(feats)) * h * w])
                 del feats
             assert candidates is not None  # _image_source rejects empty input
             indices, nearest = greedy_coreset(candidates, self.coreset_ratio,
@@ -305,16 +231,20 @@ class PatchCoreDetector(BasePatchDetector):
 
         self.featurizer_ = featurizer
         self.feature_map_shape_ = (d, h, w)
-        self._pool_dim = None if pooling is None else d
         self.memory_bank_ = bank.cpu().numpy()
         self.coreset_indices_ = indices.cpu().numpy().astype(np.int64)
         self._set_offset(-train_scores)
         return self
 
+    def _pooling(self, featurizer):
+        """The channel pooling matrix on the featurizer's device, or None (no pooling)."""
+        if self._pool_dim is None:
+            return None
+        layer_channels = tuple(featurizer.layer_channels_.values())
+        return pooling_matrix(layer_channels, self._pool_dim).to(featurizer.device_)
+
     def _training_scores(self, candidates, bank, nearest, n_images, n_patches):
         """Cheap image scores of the training images (see Notes)."""
-        import torch
-
         approx = torch.empty(candidates.shape[0], dtype=candidates.dtype, device=candidates.device)
         step = max(1, (1 << 22) // candidates.shape[1])  # bounds the gathered block (16 MiB)
         for s in range(0, candidates.shape[0], step):
@@ -323,61 +253,32 @@ class PatchCoreDetector(BasePatchDetector):
         top = approx.view(n_images, n_patches).argmax(dim=1)
         queries = candidates.view(n_images, n_patches, -1)[torch.arange(n_images), top]
         dist, idx = nearest_neighbors(queries, bank, 1)
-        return self._reweight(queries, dist[:, 0], idx[:, 0], bank).cpu().numpy()
+        return reweighted_scores(queries, dist[:, 0], idx[:, 0], bank,
+                                 self.n_neighbors).cpu().numpy()
 
     # ------------------------------------------------------------------ scoring
-    def _bank(self):
-        import torch
-
+    def _scoring_state(self):
+        """The bank on the featurizer's device, its squared row norms, the pooling."""
         device = self.featurizer_.device_
-        cached = getattr(self, "_bank_cache", None)
-        if cached is None or cached.device != device:
-            cached = torch.from_numpy(self.memory_bank_).to(device)
-            self._bank_cache = cached
-        return cached
+        bank = getattr(self, "_bank_cache", None)
+        if bank is None or bank.device != device:
+            bank = torch.from_numpy(self.memory_bank_).to(device)
+            self._bank_cache = bank
+        return bank, torch.einsum("ij,ij->i", bank, bank), self._pooling(self.featurizer_)
 
-    def _reweight(self, queries, s_star, m_star, bank):
-        """Image scores from the top patch (eq. 7 of the PatchCore paper)."""
-        import torch
-
-        b = min(self.n_neighbors, bank.shape[0])
-        if b <= 1:
-            return s_star
-        _, support = nearest_neighbors(bank[m_star], bank, b)
-        dists = torch.linalg.vector_norm(queries[:, None, :] - bank[support], dim=2)
-        weights = 1.0 - torch.exp(s_star - torch.logsumexp(dists, dim=1))
-        return weights * s_star
-
-    def _score(self, X, with_maps):
-        """Image anomaly scores (n,) and, optionally, maps (n, H, W) as numpy."""
-        import torch
-
-        check_is_fitted(self, "memory_bank_")
-        source = _image_source(X)
-        bank = self._bank()
-        bank_sq = torch.einsum("ij,ij->i", bank, bank)
+    def _batch_scores(self, feats, input_size, with_maps, state):
+        bank, bank_sq, pooling = state
         d, h, w = self.feature_map_shape_
-        layer_channels = tuple(self.featurizer_.layer_channels_.values())
-        pooling = (None if self._pool_dim is None else
-                   _pooling_matrix(layer_channels, self._pool_dim).to(bank.device))
-        scores, maps = [], []
-        with torch.inference_mode():
-            for _, images, input_size in _image_batches(source, self.batch_size,
-                                                        self._network_size, self.verbose,
-                                                        "PatchCore"):
-                feats = self.featurizer_.patch_features(images, return_tensor=True)
-                queries = _patch_embeddings(
-                    feats, pooling,
-                    torch.empty(len(images) * h * w, d, dtype=bank.dtype, device=bank.device))
-                del feats
-                dist, idx = nearest_neighbors(queries, bank, 1, bank_sq_norms=bank_sq)
-                patch = dist[:, 0].view(-1, h * w)
-                s_star, top = patch.max(dim=1)
-                rows = torch.arange(patch.shape[0], device=patch.device) * (h * w) + top
-                scores.append(self._reweight(queries[rows], s_star, idx[rows, 0], bank).cpu())
-                if with_maps:
-                    _, at_input = _postprocess_maps(patch.view(-1, h, w), self._network_size,
-                                                    input_size, self.smoothing_sigma)
-                    maps.append(at_input.cpu())
-        scores = torch.cat(scores).double().numpy()
-        return scores, (torch.cat(maps).numpy() if with_maps else None)
+        queries = patch_embeddings(
+            feats, pooling,
+            torch.empty(len(feats) * h * w, d, dtype=bank.dtype, device=bank.device))
+        dist, idx = nearest_neighbors(queries, bank, 1, bank_sq_norms=bank_sq)
+        patch = dist[:, 0].view(-1, h * w)
+        s_star, top = patch.max(dim=1)
+        rows = torch.arange(patch.shape[0], device=patch.device) * (h * w) + top
+        scores = reweighted_scores(queries[rows], s_star, idx[rows, 0], bank, self.n_neighbors)
+        if not with_maps:
+            return scores, None
+        _, at_input = anomaly_maps(patch.view(-1, h, w), self._network_size, input_size,
+                                   self.smoothing_sigma)
+        return scores, at_input

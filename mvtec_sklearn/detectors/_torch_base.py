@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from sklearn.base import _fit_context, clone
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -31,7 +30,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..datasets import check_image_input, load_images, read_image_size
 from ..utils import progress, resolve_device, seed_from_random_state
 from ._base import BaseDetector
-from ._nn._functional import augment_images, gaussian_blur
+from ._maps import LocalizationMixin
+from ._nn._functional import augment_images, resize_maps, smooth_maps
 
 if TYPE_CHECKING:
     import os
@@ -489,14 +489,15 @@ class VectorInputMixin:
         return torch.from_numpy(np.ascontiguousarray((X - self.mean_) / self.scale_, dtype=dtype))
 
 
-class AnomalyMapMixin:
+class AnomalyMapMixin(LocalizationMixin):
     """``anomaly_map`` from a model's per-location error maps.
 
     The model defines ``_error_maps(module, batch) -> Tensor (n, h, w)`` and
     the working resolution ``_map_size()``. Error maps are upsampled
     (bilinear) to the working resolution, smoothed with a Gaussian of
-    ``smoothing_sigma`` pixels there, and finally resized to the resolution
-    of the input images.
+    ``smoothing_sigma`` pixels there (:func:`~._nn._functional.smooth_maps`,
+    on the device), and finally resized to the resolution of the input
+    images (:func:`~._nn._functional.resize_maps`, on the CPU).
     """
 
     if TYPE_CHECKING:  # provided by the detector, its input mixin and BaseTorchDetector
@@ -511,11 +512,7 @@ class AnomalyMapMixin:
         def _anomaly_scores(self, data) -> np.ndarray: ...
 
     def _smoothed_maps(self, module, batch):
-        maps = self._error_maps(module, batch)
-        size = self._map_size()
-        if tuple(maps.shape[-2:]) != tuple(size):
-            maps = F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-        return gaussian_blur(maps, self.smoothing_sigma)
+        return smooth_maps(self._error_maps(module, batch), self._map_size(), self.smoothing_sigma)
 
     def _map_reduction(self) -> str | None:
         """How the image score reduces the smoothed map ("mean", "max" or
@@ -526,11 +523,7 @@ class AnomalyMapMixin:
         maps = self._smoothed_maps(module, batch)
         return _reduce_maps(maps, self._map_reduction(), self.quantile)
 
-    def _maps_at_input(self, maps, size):
-        out = F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)
-        return out[:, 0].numpy()
-
-    def _maps_by_batch(self, X, with_scores):
+    def _scores_and_maps(self, X, with_scores):
         """Maps at the input resolution (and scores), ``batch_size`` images at a time.
 
         Only the images' sizes are read up front (file headers or the array
@@ -559,7 +552,7 @@ class AnomalyMapMixin:
             data = self._predict_data(source[start : start + self.batch_size])
             maps = self._run(data, self._smoothed_maps)
             stop = start + len(maps)
-            maps_out[start:stop] = self._maps_at_input(maps, size)
+            maps_out[start:stop] = resize_maps(maps, size).numpy()
             if not with_scores:
                 continue
             if reduction is None:
@@ -567,43 +560,3 @@ class AnomalyMapMixin:
             else:
                 scores[start:stop] = _reduce_maps(maps, reduction, self.quantile).numpy()
         return scores, maps_out
-
-    def anomaly_map(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
-        """Per-pixel anomaly scores at the resolution of the input images.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray (n, H, W[, C])
-            Images of one size.
-
-        Returns
-        -------
-        ndarray of float32, shape (n, H, W)
-            Higher = more anomalous.
-        """
-        return self._maps_by_batch(X, with_scores=False)[1]
-
-    def score_samples_and_anomaly_map(
-        self, X: Sequence[str | os.PathLike[str]] | ArrayLike
-    ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
-        """``score_samples(X)`` and ``anomaly_map(X)`` from one pass over the images.
-
-        When the image score is a reduction of the anomaly map (every
-        ``score_mode`` but the VAE's ELBO terms and the GAN's vector latent
-        score) the network runs once for both; otherwise a second pass
-        computes the scores.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray (n, H, W[, C])
-            Images of one size.
-
-        Returns
-        -------
-        scores : ndarray of float64, shape (n,)
-            As :meth:`score_samples`: higher is more normal.
-        maps : ndarray of float32, shape (n, H, W)
-            As :meth:`anomaly_map`: higher is more anomalous.
-        """
-        scores, maps = self._maps_by_batch(X, with_scores=True)
-        return -scores, maps

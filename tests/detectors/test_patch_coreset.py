@@ -1,4 +1,4 @@
-"""Greedy k-center coreset and chunked nearest neighbours against naive references."""
+"""Greedy k-center coreset against naive references (the search: test_knn_search.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mvtec_sklearn.detectors._coreset import (
-    greedy_coreset,
-    k_center_greedy,
-    nearest_neighbors,
-    random_projection,
-)
+from mvtec_sklearn.detectors._coreset import greedy_coreset, k_center_greedy, random_projection
 
 
 def naive_k_center(X, k, start):
@@ -25,6 +20,19 @@ def naive_k_center(X, k, start):
         selected.append(i)
         min_dist = np.minimum(min_dist, np.sqrt(((X - X[i]) ** 2).sum(axis=1)))
     return selected, min_dist
+
+
+def assert_matches_naive(X, k, start, **kwargs):
+    """k_center_greedy selects as the textbook loop, with its distances and nearest centres."""
+    indices, nearest, min_d2 = k_center_greedy(torch.from_numpy(X), k, start_index=start,
+                                               **kwargs)
+    expected, expected_min = naive_k_center(X, k, start)
+    assert indices.tolist() == expected
+    np.testing.assert_allclose(min_d2.sqrt().numpy(), expected_min, atol=1e-6)
+    # nearest gives the position of each point's closest selected centre
+    dist_to_sel = np.sqrt(((X[:, None] - X[expected][None]) ** 2).sum(-1))
+    np.testing.assert_allclose(dist_to_sel[np.arange(len(X)), nearest.numpy()],
+                               dist_to_sel.min(1), atol=1e-6)
 
 
 @settings(max_examples=40, deadline=None)
@@ -41,17 +49,7 @@ def test_k_center_greedy_is_exact(n, d, frac, seed, chunk, clustered):
     X = rng.normal(size=(n, d))
     if clustered:  # tight clusters make the triangle-inequality pruning skip most points
         X = rng.normal(size=(5, d))[rng.integers(0, 5, n)] * 10 + 0.1 * X
-    k = max(1, int(frac * n))
-    start = int(rng.integers(n))
-    indices, nearest, min_d2 = k_center_greedy(torch.from_numpy(X), k, start_index=start,
-                                               chunk_size=chunk)
-    expected, expected_min = naive_k_center(X, k, start)
-    assert indices.tolist() == expected
-    np.testing.assert_allclose(min_d2.sqrt().numpy(), expected_min, atol=1e-6)
-    # nearest gives the position of each point's closest selected centre
-    dist_to_sel = np.sqrt(((X[:, None] - X[expected][None]) ** 2).sum(-1))
-    np.testing.assert_allclose(dist_to_sel[np.arange(n), nearest.numpy()],
-                               dist_to_sel.min(1), atol=1e-6)
+    assert_matches_naive(X, max(1, int(frac * n)), int(rng.integers(n)), chunk_size=chunk)
 
 
 @settings(max_examples=10, deadline=None)
@@ -69,15 +67,7 @@ def test_k_center_greedy_with_principal_bound_is_exact(n, d, frac, seed, texture
         X = rng.normal(size=(n, d)) * np.linspace(3.0, 0.1, d)
     else:
         X = rng.normal(size=(6, d))[rng.integers(0, 6, n)] * 10 + 0.1 * rng.normal(size=(n, d))
-    k = max(1, int(frac * n))
-    start = int(rng.integers(n))
-    indices, nearest, min_d2 = k_center_greedy(torch.from_numpy(X), k, start_index=start)
-    expected, expected_min = naive_k_center(X, k, start)
-    assert indices.tolist() == expected
-    np.testing.assert_allclose(min_d2.sqrt().numpy(), expected_min, atol=1e-6)
-    dist_to_sel = np.sqrt(((X[:, None] - X[expected][None]) ** 2).sum(-1))
-    np.testing.assert_allclose(dist_to_sel[np.arange(n), nearest.numpy()],
-                               dist_to_sel.min(1), atol=1e-6)
+    assert_matches_naive(X, max(1, int(frac * n)), int(rng.integers(n)))
 
 
 def test_greedy_coreset_ratio_projection_and_determinism():
@@ -113,23 +103,6 @@ def test_random_projection_preserves_distances_roughly():
                                                                                        dtype=bool)]
     assert 0.8 < float(ratio.min()) and float(ratio.max()) < 1.2
     assert random_projection(X[:, :10], 128).shape == (50, 10)
-
-
-@pytest.mark.parametrize("k", [1, 4])
-def test_nearest_neighbors_matches_brute_force(k):
-    gen = torch.Generator().manual_seed(0)
-    q = torch.randn(300, 16, generator=gen, dtype=torch.float64)
-    bank = torch.randn(257, 16, generator=gen, dtype=torch.float64)
-    # tiny blocks force chunking over both queries and bank
-    dist, idx = nearest_neighbors(q, bank, k, max_block_elements=1000)
-    full = torch.cdist(q, bank)
-    ref_d, ref_i = torch.topk(full, k, dim=1, largest=False)
-    np.testing.assert_allclose(dist.numpy(), ref_d.numpy(), atol=1e-9)
-    assert torch.equal(idx, ref_i)
-    with pytest.raises(ValueError, match="n_neighbors"):
-        nearest_neighbors(q, bank, 300)
-    with pytest.raises(ValueError, match="features"):
-        nearest_neighbors(q, bank[:, :3])
 
 
 def test_k_center_validation():

@@ -1,4 +1,4 @@
-"""Pure torch functions shared by the deep detectors: blur, SSIM, augmentation."""
+"""Pure torch functions shared by the deep detectors: blur, anomaly maps, SSIM, augmentation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["gaussian_blur", "ssim_map", "augment_images", "patchify", "unpatchify"]
+__all__ = [
+    "anomaly_maps",
+    "augment_images",
+    "gaussian_blur",
+    "patchify",
+    "resize_maps",
+    "smooth_maps",
+    "ssim_map",
+    "unpatchify",
+]
 
 
 def _gaussian_kernel1d(sigma: float, radius: int, dtype, device) -> torch.Tensor:
@@ -38,6 +47,90 @@ def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     x = F.conv2d(x, k.view(1, 1, -1, 1))
     x = x.reshape(n, c, h, w)
     return x.squeeze(1) if squeeze else x
+
+
+def smooth_maps(maps: torch.Tensor, size, sigma: float) -> torch.Tensor:
+    """First step of every anomaly map: upsample to the working size, then blur.
+
+    Parameters
+    ----------
+    maps : Tensor of shape (n, h, w)
+        Patch or error maps.
+    size : (int, int)
+        The working resolution (the network input); maps already of that
+        size are not resampled.
+    sigma : float
+        Standard deviation, in pixels at ``size``, of the Gaussian blur
+        (:func:`gaussian_blur`); 0 disables it.
+
+    Returns
+    -------
+    Tensor of shape (n, *size)
+        Bilinear upsampling (``align_corners=False``), then the blur.
+    """
+    if tuple(maps.shape[-2:]) != tuple(size):
+        maps = F.interpolate(maps[:, None], size=tuple(size), mode="bilinear",
+                             align_corners=False)[:, 0]
+    return gaussian_blur(maps, sigma)
+
+
+def resize_maps(maps: torch.Tensor, size) -> torch.Tensor:
+    """Last step of every anomaly map: float32, resized bilinearly to ``size``.
+
+    Parameters
+    ----------
+    maps : Tensor of shape (n, h, w)
+        Smoothed maps (:func:`smooth_maps`).
+    size : (int, int)
+        The output resolution (the input images'); maps already of that size
+        are returned as they are.
+
+    Returns
+    -------
+    Tensor of float32, shape (n, *size)
+    """
+    maps = maps.float()
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps[:, None], size=tuple(size), mode="bilinear",
+                         align_corners=False)[:, 0]
+
+
+def anomaly_maps(maps: torch.Tensor, working_size, output_size, sigma: float):
+    """Patch or error maps -> smoothed maps at the working size and at the output size.
+
+    The one map generator of the package: :func:`smooth_maps` (upsampling to
+    ``working_size`` and Gaussian blur), then :func:`resize_maps` (to
+    ``output_size``).
+
+    Parameters
+    ----------
+    maps : Tensor of shape (n, h, w)
+        Patch or error maps.
+    working_size : (int, int)
+        The network's input size; ``sigma`` is in its pixels.
+    output_size : (int, int)
+        The size of the input images.
+    sigma : float
+        Standard deviation of the Gaussian blur; 0 disables it.
+
+    Returns
+    -------
+    smooth : Tensor of shape (n, *working_size)
+        Where image scores are read from.
+    resized : Tensor of float32, shape (n, *output_size)
+        ``smooth`` at the input images' resolution.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mvtec_sklearn.detectors._nn._functional import anomaly_maps
+    >>> smooth, resized = anomaly_maps(torch.rand(2, 7, 7), (28, 28), (50, 40), 4.0)
+    >>> tuple(smooth.shape), tuple(resized.shape)
+    ((2, 28, 28), (2, 50, 40))
+    """
+    smooth = smooth_maps(maps, working_size, sigma)
+    return smooth, resize_maps(smooth, output_size)
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
