@@ -1,5 +1,6 @@
-"""Shared helpers: torch device and seeding, progress bars, safe file output."""
+"""Shared helpers: torch device and seeding, progress bars, safe file output, input tags."""
 
+from ._estimator import ImageEstimatorMixin
 from ._files import atomic_write, check_outside_dataset, remove_stale_temporaries, safe_filename
 from ._progress import progress
 from ._torch import (
@@ -11,6 +12,7 @@ from ._torch import (
 )
 
 __all__ = [
+    "ImageEstimatorMixin",
     "as_numpy",
     "atomic_write",
     "check_outside_dataset",
