@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 from typing import TYPE_CHECKING, Literal
 
 import torch.nn.functional as F
@@ -12,7 +12,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._nn import Conv1x1Autoencoder, ConvAutoencoder, MLPAutoencoder
 from ._nn._functional import ssim_map
 from ._torch_base import (
-    TRAINING_PARAMS_DOC,
+    _IMAGE_PARAMS,
+    _MAP_PARAMS,
+    _POSITIVE_INT,
     AnomalyMapMixin,
     BaseTorchDetector,
     FeatureMapInputMixin,
@@ -31,27 +33,6 @@ if TYPE_CHECKING:
     from mvtec_sklearn.features import DeepFeaturizer
 
 __all__ = ["AutoencoderDetector", "FeatureAutoencoderDetector", "FeatureMapAutoencoderDetector"]
-
-_POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
-_MAP_PARAMS = {
-    "score_mode": [StrOptions({"mean", "max", "quantile"})],
-    "quantile": [Interval(Real, 0, 1, closed="both")],
-    "smoothing_sigma": [Interval(Real, 0, None, closed="left")],
-}
-_IMAGE_PARAMS = {
-    "image_size": [Interval(Integral, 1, None, closed="left"), None],
-    "augment": [None, StrOptions({"flip", "default"}), callable],
-}
-
-
-def _check_divisible(shape, factor, what):
-    h, w = shape
-    if h % factor or w % factor:
-        raise ValueError(
-            f"The working image size {h}x{w} must be divisible by {factor} ({what}); "
-            f"set image_size to a multiple of {factor}."
-        )
-
 
 class AutoencoderDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
     """Convolutional autoencoder on pixels; anomalies are poorly reconstructed.
@@ -176,10 +157,8 @@ class AutoencoderDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _fit_data(self, X):
-        data = super()._fit_data(X)
-        _check_divisible(self.image_shape_, 2**self.depth, f"depth={self.depth}")
-        return data
+    def _size_multiple(self):
+        return 2**self.depth, f"depth={self.depth}"
 
     def _build_module(self):
         return ConvAutoencoder(
@@ -431,13 +410,3 @@ class FeatureMapAutoencoderDetector(FeatureMapInputMixin, AnomalyMapMixin, BaseT
     def _batch_scores(self, module, batch):
         return self._map_scores(module, batch)
 
-
-_TRAINING = {
-    AutoencoderDetector: dict(max_epochs=50, batch_size=16, learning_rate=1e-3, patience=5),
-    FeatureAutoencoderDetector: dict(max_epochs=100, batch_size=32, learning_rate=1e-3, patience=10),
-    FeatureMapAutoencoderDetector: dict(max_epochs=50, batch_size=16, learning_rate=1e-3, patience=5),
-}
-for _cls, _defaults in _TRAINING.items():
-    assert _cls.__doc__ is not None
-    _cls.__doc__ = _cls.__doc__.replace("{training}", TRAINING_PARAMS_DOC.format(**_defaults))
-del _cls, _defaults

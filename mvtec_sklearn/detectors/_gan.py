@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._autoencoder import _IMAGE_PARAMS, _MAP_PARAMS, _POSITIVE_INT
 from ._nn import GANomaly, SkipGANomaly
 from ._torch_base import (
-    TRAINING_PARAMS_DOC,
+    _IMAGE_PARAMS,
+    _MAP_PARAMS,
+    _POSITIVE_INT,
     AnomalyMapMixin,
     BaseTorchDetector,
     ImageInputMixin,
@@ -326,10 +327,3 @@ class GANDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
             _, z, z_hat = module.generator(batch * 2.0 - 1.0)
             return (z - z_hat).pow(2).mean(dim=1)
         return (self._reconstruct(module, batch) - batch).abs().mean(dim=1)
-
-
-assert GANDetector.__doc__ is not None
-GANDetector.__doc__ = GANDetector.__doc__.replace(
-    "{training}",
-    TRAINING_PARAMS_DOC.format(max_epochs=50, batch_size=16, learning_rate=2e-4, patience=10),
-)

@@ -15,6 +15,7 @@ maps (:class:`FeatureMapInputMixin`) or 2-D feature vectors
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -24,11 +25,11 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import _fit_context, clone
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..datasets import check_image_input, load_images, read_image_size
-from ..utils import progress, resolve_device, seed_from_random_state
+from ..utils import ImageEstimatorMixin, progress, resolve_device, seed_from_random_state
 from ._base import BaseDetector
 from ._maps import LocalizationMixin
 from ._nn._functional import augment_images, resize_maps, smooth_maps
@@ -47,16 +48,30 @@ __all__ = [
     "VectorInputMixin",
 ]
 
-#: Parameters of every torch-backed detector, documented once here.
+_POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
+#: Constraints of the detectors that make anomaly maps (:class:`AnomalyMapMixin`).
+_MAP_PARAMS = {
+    "score_mode": [StrOptions({"mean", "max", "quantile"})],
+    "quantile": [Interval(Real, 0, 1, closed="both")],
+    "smoothing_sigma": [Interval(Real, 0, None, closed="left")],
+}
+#: Constraints of the detectors on pixels (:class:`ImageInputMixin`).
+_IMAGE_PARAMS = {
+    "image_size": [Interval(Integral, 1, None, closed="left"), None],
+    "augment": [None, StrOptions({"flip", "default"}), callable],
+}
+
+#: Parameters of every torch-backed detector, documented once here; a subclass's
+#: docstring says ``{training}`` where they go, filled in with its own defaults.
 TRAINING_PARAMS_DOC = """max_epochs : int, default={max_epochs}
         Maximum number of passes over the training data.
     batch_size : int, default={batch_size}
         Mini-batch size for training and inference.
     learning_rate : float, default={learning_rate}
         Adam step size.
-    weight_decay : float, default=0.0
+    weight_decay : float, default={weight_decay}
         Adam L2 penalty.
-    validation_fraction : float in [0, 1) or None, default=0.1
+    validation_fraction : float in [0, 1) or None, default={validation_fraction}
         Fraction of the (normal) training samples held out to monitor the
         loss for early stopping; the weights of the epoch with the lowest
         validation loss are restored at the end. ``None`` or ``0`` trains
@@ -123,16 +138,27 @@ class BaseTorchDetector(BaseDetector):
 
     _parameter_constraints: dict = {
         **BaseDetector._parameter_constraints,
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": _POSITIVE_INT,
+        "batch_size": _POSITIVE_INT,
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
-        "patience": [Interval(Integral, 1, None, closed="left")],
+        "patience": _POSITIVE_INT,
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+
+    def __init_subclass__(cls, **kwargs):
+        """Fill the ``{training}`` block of the docstring with the class's defaults."""
+        super().__init_subclass__(**kwargs)
+        doc = cls.__dict__.get("__doc__")
+        if doc and "{training}" in doc:
+            defaults = {
+                name: param.default
+                for name, param in inspect.signature(cls.__init__).parameters.items()
+            }
+            cls.__doc__ = doc.replace("{training}", TRAINING_PARAMS_DOC.format(**defaults))
 
     # ------------------------------------------------------------------ hooks
     def _fit_data(self, X):
@@ -339,7 +365,26 @@ class BaseTorchDetector(BaseDetector):
             self.module_ = module.eval()
 
 
-class ImageInputMixin:
+def _check_divisible(shape, factor, what):
+    """Raise when the working image size ``(h, w)`` is not a multiple of ``factor``."""
+    h, w = shape
+    if h % factor or w % factor:
+        raise ValueError(
+            f"The working image size {h}x{w} must be divisible by {factor} ({what}); "
+            f"set image_size to a multiple of {factor}."
+        )
+
+
+class _ImageTags(ImageEstimatorMixin):
+    """Input tags of the detectors on images: image arrays, not 2-D features."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+class ImageInputMixin(_ImageTags):
     """Images (paths or arrays) as input, resized to ``image_size`` (or kept as fitted).
 
     Sets ``n_channels_`` (1 or 3) and ``image_shape_`` (working ``(H, W)``).
@@ -347,22 +392,25 @@ class ImageInputMixin:
     Training batches go through the ``augment`` parameter: None, ``"flip"``,
     ``"default"`` (see :func:`~mvtec_sklearn.detectors._nn._functional.augment_images`)
     or a callable mapping a float batch (n, C, H, W) in [0, 1] on the device
-    to a batch of the same shape.
+    to a batch of the same shape. A model whose network needs the working size
+    to be a multiple of some factor returns ``(factor, reason)`` from
+    ``_size_multiple()``.
     """
 
     if TYPE_CHECKING:  # provided by the detector using the mixin
         image_size: int | tuple[int, int] | None
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
+    def _size_multiple(self) -> tuple[int, str] | None:
+        """``(factor, reason)``: the working size must be a multiple of factor (None: any)."""
+        return None
 
     def _load_fit_images(self, X) -> np.ndarray:
         images = load_images(X, size=self.image_size)
         self.n_channels_ = int(images.shape[-1])
         self.image_shape_ = tuple(int(s) for s in images.shape[1:3])
+        multiple = self._size_multiple()
+        if multiple is not None:
+            _check_divisible(self.image_shape_, *multiple)
         return images
 
     def _load_predict_images(self, X) -> np.ndarray:
@@ -402,7 +450,7 @@ class ImageInputMixin:
         return augment_images(batch, self.augment)
 
 
-class FeatureMapInputMixin:
+class FeatureMapInputMixin(_ImageTags):
     """Images in, CNN feature maps from ``featurizer`` (a DeepFeaturizer) as model input.
 
     ``featurizer=None`` uses ``DeepFeaturizer()``; a featurizer whose
@@ -411,12 +459,6 @@ class FeatureMapInputMixin:
     ``map_scale_``). ``featurizer_`` is the fitted clone; ``map_shape_`` the
     working resolution of the anomaly maps (the featurizer's ``image_size``).
     """
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
 
     def _fit_data(self, X):
         if self.featurizer is None:

@@ -9,11 +9,12 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._autoencoder import _IMAGE_PARAMS, _MAP_PARAMS, _POSITIVE_INT, _check_divisible
 from ._nn import MaskedTokenTransformer
 from ._nn._functional import patchify, unpatchify
 from ._torch_base import (
-    TRAINING_PARAMS_DOC,
+    _IMAGE_PARAMS,
+    _MAP_PARAMS,
+    _POSITIVE_INT,
     AnomalyMapMixin,
     BaseTorchDetector,
     FeatureMapInputMixin,
@@ -246,7 +247,6 @@ class TransformerDetector(
             self.token_scale_ = np.ones(channels, dtype=np.float32)
         else:
             images = ImageInputMixin._load_fit_images(self, X)
-            _check_divisible(self.image_shape_, self.patch_size, f"patch_size={self.patch_size}")
             channels, (h, w) = self.n_channels_, self.image_shape_
             self.token_mean_ = images.mean(axis=(0, 1, 2)).astype(np.float32)
             scale = images.std(axis=(0, 1, 2)).astype(np.float32)
@@ -256,6 +256,9 @@ class TransformerDetector(
         self.grid_shape_ = (h // self._patch, w // self._patch)
         self.token_dim_ = channels * self._patch**2
         return data
+
+    def _size_multiple(self):
+        return self.patch_size, f"patch_size={self.patch_size}"
 
     def _predict_data(self, X):
         if self.tokens == "features":
@@ -329,10 +332,3 @@ class TransformerDetector(
 
     def _batch_scores(self, module, batch):
         return self._map_scores(module, batch)
-
-
-assert TransformerDetector.__doc__ is not None
-TransformerDetector.__doc__ = TransformerDetector.__doc__.replace(
-    "{training}",
-    TRAINING_PARAMS_DOC.format(max_epochs=100, batch_size=16, learning_rate=1e-3, patience=10),
-)

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Literal
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._autoencoder import _IMAGE_PARAMS, _POSITIVE_INT, _check_divisible
 from ._nn import MLPVAE, ConvVAE, gaussian_kl
 from ._torch_base import (
-    TRAINING_PARAMS_DOC,
+    _IMAGE_PARAMS,
+    _MAP_PARAMS,
+    _POSITIVE_INT,
     AnomalyMapMixin,
     BaseTorchDetector,
     ImageInputMixin,
@@ -148,12 +149,11 @@ class VAEDetector(_ELBOMixin, ImageInputMixin, AnomalyMapMixin, BaseTorchDetecto
     _parameter_constraints: dict = {
         **BaseTorchDetector._parameter_constraints,
         **_IMAGE_PARAMS,
+        **_MAP_PARAMS,
         **_VAE_PARAMS,
         "score_mode": [StrOptions({"quantile", "max", "elbo", "reconstruction", "kl"})],
-        "quantile": [Interval(Real, 0, 1, closed="both")],
         "base_channels": _POSITIVE_INT,
         "depth": _POSITIVE_INT,
-        "smoothing_sigma": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -199,10 +199,8 @@ class VAEDetector(_ELBOMixin, ImageInputMixin, AnomalyMapMixin, BaseTorchDetecto
         self.random_state = random_state
         self.verbose = verbose
 
-    def _fit_data(self, X):
-        data = super()._fit_data(X)
-        _check_divisible(self.image_shape_, 2**self.depth, f"depth={self.depth}")
-        return data
+    def _size_multiple(self):
+        return 2**self.depth, f"depth={self.depth}"
 
     def _build_module(self):
         return ConvVAE(
@@ -299,12 +297,3 @@ class FeatureVAEDetector(_ELBOMixin, VectorInputMixin, BaseTorchDetector):
 
     def _build_module(self):
         return MLPVAE(self.n_features_in_, tuple(int(h) for h in self.hidden_sizes), self.latent_dim)
-
-
-assert VAEDetector.__doc__ is not None and FeatureVAEDetector.__doc__ is not None
-VAEDetector.__doc__ = VAEDetector.__doc__.replace(
-    "{training}", TRAINING_PARAMS_DOC.format(max_epochs=50, batch_size=16, learning_rate=1e-3, patience=5)
-)
-FeatureVAEDetector.__doc__ = FeatureVAEDetector.__doc__.replace(
-    "{training}", TRAINING_PARAMS_DOC.format(max_epochs=100, batch_size=32, learning_rate=1e-3, patience=10)
-)

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from joblib import Parallel, delayed
 from scipy import ndimage
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from mvtec_sklearn.datasets import load_images, read_image
 
-from ._input import check_image_input, image_slice, n_images
+from ._input import ImageTransformer, check_image_input, image_slice, n_images
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,6 +73,12 @@ def _as_rgb255(image):
     return out
 
 
+_IMAGE = ["array-like", str, os.PathLike]
+_GROUPS = [str, list, tuple]
+_BINS = [Interval(Integral, 1, None, closed="left")]
+
+
+@validate_params({"image": _IMAGE}, prefer_skip_nested_validation=True)
 def luminance(image: ArrayLike | str | os.PathLike[str]) -> NDArray[np.float64]:
     """Perceived luminance ``Y = 0.299 R + 0.587 G + 0.114 B`` on the 0-255 scale.
 
@@ -107,6 +112,7 @@ def _check_groups(features):
     return groups
 
 
+@validate_params({"features": _GROUPS, "bins": _BINS}, prefer_skip_nested_validation=True)
 def image_statistic_names(
     features: str | Sequence[str] = _DEFAULT_GROUPS, bins: int = 16
 ) -> list[str]:
@@ -198,6 +204,15 @@ def _glcm_stats(y):
     ]
 
 
+@validate_params(
+    {
+        "image": _IMAGE,
+        "features": _GROUPS,
+        "bins": _BINS,
+        "edge_threshold": [Interval(Real, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def compute_image_statistics(
     image: ArrayLike | str | os.PathLike[str],
     features: str | Sequence[str] = _DEFAULT_GROUPS,
@@ -261,8 +276,6 @@ def compute_image_statistics(
     (100.0, 100.0)
     """
     groups = _check_groups(features)
-    if not isinstance(bins, Integral) or bins < 1:
-        raise ValueError(f"bins must be a positive int, got {bins!r}.")
     rgb = _as_rgb255(image)
     y = rgb @ _LUMA
     values = []
@@ -291,7 +304,7 @@ def compute_image_statistics(
     return dict(zip(names, map(float, values)))
 
 
-class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
+class HandcraftedFeaturizer(ImageTransformer):
     """Hand-crafted image statistics as features, one row per image.
 
     Each image is measured by :func:`compute_image_statistics` (see there
@@ -343,8 +356,8 @@ class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "features": [str, list, tuple],
-        "bins": [Interval(Integral, 1, None, closed="left")],
+        "features": _GROUPS,
+        "bins": _BINS,
         "image_size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
         "edge_threshold": [Interval(Real, 0, None, closed="left")],
         "n_jobs": [None, Integral],
@@ -364,28 +377,11 @@ class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
         self.edge_threshold = edge_threshold
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
-    ) -> "HandcraftedFeaturizer":
-        """Check the parameters and X (no image is decoded).
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : HandcraftedFeaturizer
-        """
-        check_image_input(X)
+    def _fit(self, paths, array):
+        """Check the feature groups (no image is decoded)."""
         self._groups = _check_groups(self.features)
         self.feature_names_ = image_statistic_names(self._groups, self.bins)
         self.n_features_out_ = len(self.feature_names_)
-        return self
 
     def _measure(self, image):
         if self.image_size is not None:
@@ -417,22 +413,5 @@ class HandcraftedFeaturizer(TransformerMixin, BaseEstimator):
         )
         return np.asarray(rows, dtype=np.float64).reshape(-1, self.n_features_out_)
 
-    def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
-        """Names of the output features.
-
-        Parameters
-        ----------
-        input_features : None
-            Ignored (the input is images).
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-        """
-        check_is_fitted(self)
-        return np.asarray(self.feature_names_, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags
+    def _feature_names(self):
+        return self.feature_names_

@@ -1,10 +1,23 @@
-"""Batch helpers over the output of :func:`mvtec_sklearn.datasets.check_image_input`."""
+"""The input side of the image transformers: batch helpers and their shared base."""
 
 from __future__ import annotations
 
-from mvtec_sklearn.datasets import check_image_input
+from typing import TYPE_CHECKING
 
-__all__ = ["check_image_input", "image_slice", "n_images"]
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils.validation import check_is_fitted
+
+from mvtec_sklearn.datasets import check_image_input
+from mvtec_sklearn.utils import ImageEstimatorMixin
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["ImageTransformer", "check_image_input", "image_slice", "n_images"]
 
 
 def n_images(paths, array):
@@ -15,3 +28,55 @@ def n_images(paths, array):
 def image_slice(paths, array, start, stop):
     """A slice of the images, in the form :func:`load_images` accepts."""
     return paths[start:stop] if paths is not None else array[start:stop]
+
+
+class ImageTransformer(ImageEstimatorMixin, TransformerMixin, BaseEstimator):
+    """Base class of the transformers from images to features.
+
+    ``fit`` validates the parameters and ``X`` (paths or an image array) and
+    hands the output of :func:`check_image_input` to the subclass's
+    ``_fit(paths, array)``; ``get_feature_names_out`` returns the subclass's
+    ``_feature_names()``, so ``set_output(transform="pandas")`` works.
+    """
+
+    def _fit(self, paths, array) -> None:
+        raise NotImplementedError
+
+    def _feature_names(self):
+        raise NotImplementedError
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
+    ) -> "ImageTransformer":
+        """Fit on images (see the class description for what ``fit`` learns).
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
+            Images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted transformer.
+        """
+        self._fit(*check_image_input(X))
+        return self
+
+    def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
+        """Names of the output features, in output order.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is images).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return np.asarray(self._feature_names(), dtype=object)

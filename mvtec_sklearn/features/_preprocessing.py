@@ -6,13 +6,12 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from mvtec_sklearn.datasets import load_images
 
-from ._input import check_image_input, image_slice, n_images
+from ._input import ImageTransformer, check_image_input, image_slice, n_images
 
 if TYPE_CHECKING:
     import os
@@ -25,24 +24,29 @@ __all__ = ["GrayscaleReducer", "ImageLoader"]
 _CHUNK = 64  # images decoded at a time while measuring channel differences
 
 
-def _pixel_names(height, width, channels):
-    return np.asarray(
-        [
-            f"pixel_{y}_{x}_{c}"
-            for y in range(height)
-            for x in range(width)
-            for c in range(channels)
-        ],
-        dtype=object,
-    )
-
-
 def _first_image(paths, array):
     """The first image as float (1, H, W, C), decoding at most one file."""
     return load_images(image_slice(paths, array, 0, 1))
 
 
-class ImageLoader(TransformerMixin, BaseEstimator):
+class _PixelTransformer(ImageTransformer):
+    """An image transformer whose outputs are pixels: names ``"pixel_<y>_<x>_<c>"``.
+
+    The names are meaningful with ``flatten=True``; ``image_shape_`` is the
+    ``(H, W, C)`` of one output image.
+    """
+
+    def _feature_names(self):
+        height, width, channels = self.image_shape_
+        return [
+            f"pixel_{y}_{x}_{c}"
+            for y in range(height)
+            for x in range(width)
+            for c in range(channels)
+        ]
+
+
+class ImageLoader(_PixelTransformer):
     """Images (paths or arrays) -> float pixels in [0, 1], resized.
 
     The "raw pixels" featurizer: follow it with scikit-learn's
@@ -103,24 +107,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         self.channels = channels
         self.flatten = flatten
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
-    ) -> "ImageLoader":
-        """Fix the output shape from the parameters (and the first image).
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ImageLoader
-        """
-        paths, array = check_image_input(X)
+    def _fit(self, paths, array):
+        """Fix the output shape from the parameters (and the first image)."""
         first = _first_image(paths, array)
         if self.image_size is None:
             size = first.shape[1:3]
@@ -131,7 +119,6 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         channels = (1 if first.shape[-1] == 1 else 3) if self.channels == "keep" else self.channels
         self.image_shape_ = (int(size[0]), int(size[1]), int(channels))
         self.n_features_out_ = int(np.prod(self.image_shape_))
-        return self
 
     def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Load, convert and resize the images.
@@ -150,28 +137,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         images = load_images(X, size=self.image_shape_[:2], channels=self.image_shape_[2])
         return images.reshape(len(images), -1) if self.flatten else images
 
-    def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
-        """Pixel names ``"pixel_<y>_<x>_<c>"`` (meaningful with ``flatten=True``).
 
-        Parameters
-        ----------
-        input_features : None
-            Ignored (the input is images).
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-        """
-        check_is_fitted(self)
-        return _pixel_names(*self.image_shape_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags
-
-
-class GrayscaleReducer(TransformerMixin, BaseEstimator):
+class GrayscaleReducer(_PixelTransformer):
     """Reduce RGB images to one luminance channel when colour carries nothing.
 
     Input: images as paths or an (n, H, W[, C]) array (e.g. the output of
@@ -235,24 +202,8 @@ class GrayscaleReducer(TransformerMixin, BaseEstimator):
         self.tol = tol
         self.flatten = flatten
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
-    ) -> "GrayscaleReducer":
-        """Measure how much the channels differ and decide whether to reduce.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : GrayscaleReducer
-        """
-        paths, array = check_image_input(X)
+    def _fit(self, paths, array):
+        """Measure how much the channels differ and decide whether to reduce."""
         n = n_images(paths, array)
         difference = 0.0
         for start in range(0, n, _CHUNK):
@@ -264,7 +215,6 @@ class GrayscaleReducer(TransformerMixin, BaseEstimator):
         self.reduce_ = self.mode == "always" or (self.mode == "auto" and difference <= self.tol)
         height, width = _first_image(paths, array).shape[1:3]
         self.image_shape_ = (int(height), int(width), 1 if self.reduce_ else 3)
-        return self
 
     def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Convert the images to 1 or 3 channels.
@@ -287,23 +237,3 @@ class GrayscaleReducer(TransformerMixin, BaseEstimator):
                 f"{self.image_shape_[:2]}; resize them first (e.g. with ImageLoader)."
             )
         return images.reshape(len(images), -1) if self.flatten else images
-
-    def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
-        """Pixel names ``"pixel_<y>_<x>_<c>"`` (meaningful with ``flatten=True``).
-
-        Parameters
-        ----------
-        input_features : None
-            Ignored (the input is images).
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-        """
-        check_is_fitted(self)
-        return _pixel_names(*self.image_shape_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags

@@ -1,5 +1,6 @@
-"""Shared helpers: torch device and seeding, progress bars, safe file output, lazy imports."""
+"""Shared helpers: torch device and seeding, progress bars, safe file output, lazy imports, input tags."""
 
+from ._estimator import ImageEstimatorMixin
 from ._files import (
     atomic_path,
     atomic_write,
@@ -14,6 +15,7 @@ from ._torch import resolve_device, seed_from_random_state, torch_generator, tor
 from ._validation import check_size_pair
 
 __all__ = [
+    "ImageEstimatorMixin",
     "atomic_path",
     "atomic_write",
     "check_outside_dataset",

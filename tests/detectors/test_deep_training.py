@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 
 import numpy as np
@@ -226,3 +227,37 @@ def test_functional_helpers():
 def test_one_torch_thread_fixture_sets_one_thread():
     # the module runs under the one_torch_thread fixture (conftest.py)
     assert torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [AutoencoderDetector, FeatureAutoencoderDetector, FeatureVAEDetector, GANDetector,
+     TransformerDetector, VAEDetector],
+)
+def test_training_parameters_are_documented_with_the_class_defaults(cls):
+    defaults = {n: p.default for n, p in inspect.signature(cls).parameters.items()}
+    assert "{training}" not in cls.__doc__
+    for name, kind in [("max_epochs", "int"), ("batch_size", "int"), ("learning_rate", "float"),
+                       ("weight_decay", "float"), ("patience", "int")]:
+        assert f"    {name} : {kind}, default={defaults[name]}\n" in cls.__doc__
+
+
+def test_training_docstring_block_is_filled_for_any_subclass():
+    from mvtec_sklearn.detectors._torch_base import BaseTorchDetector
+
+    class Tiny(BaseTorchDetector):
+        """Tiny.
+
+        Parameters
+        ----------
+        {training}
+        """
+
+        def __init__(self, *, max_epochs=7, batch_size=3, learning_rate=0.5, weight_decay=0.25,
+                     validation_fraction=None, patience=2):
+            pass
+
+    assert "max_epochs : int, default=7\n" in Tiny.__doc__
+    assert "learning_rate : float, default=0.5\n" in Tiny.__doc__
+    assert "validation_fraction : float in [0, 1) or None, default=None\n" in Tiny.__doc__
+    assert "{training}" not in Tiny.__doc__
