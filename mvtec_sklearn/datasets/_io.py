@@ -8,16 +8,19 @@ and 8 or 16 bits are handled the same way everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from numbers import Integral
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 import numpy as np
+from sklearn.utils._param_validation import Options, StrOptions, validate_params
 
 from mvtec_sklearn.utils import check_size_pair, torch_threads
 from PIL import Image, UnidentifiedImageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from numpy.typing import ArrayLike, DTypeLike, NDArray
 
@@ -51,6 +54,35 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
+@contextlib.contextmanager
+def _opened(path: str, what: str = "image") -> Iterator[Image.Image]:
+    """``Image.open(path)``; a file PIL cannot decode raises a ValueError that names it.
+
+    Errors raised inside the ``with`` block by PIL (a truncated file found
+    while decoding) are turned into that ValueError too.
+    """
+    try:
+        with Image.open(path) as img:
+            yield img
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"Cannot decode {what} file {path!r}: {exc}") from exc
+
+
+def _check_file(path: str | os.PathLike[str]) -> str:
+    """``path`` as a str; FileNotFoundError when it is not a file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Image file not found: {path!r}")
+    return path
+
+
+@validate_params(
+    {
+        "mode": [StrOptions({"keep", "RGB", "L"})],
+        "resample": [StrOptions({"bilinear", "nearest", "bicubic", "box"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def read_image(
     path: str | os.PathLike[str],
     size: int | tuple[int, int] | None = None,
@@ -96,41 +128,32 @@ def read_image(
     >>> read_image(path).shape, read_image(path, mode="RGB", size=4).shape
     ((8, 6), (4, 4, 3))
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Image file not found: {path!r}")
-    if mode not in ("keep", "RGB", "L"):
-        raise ValueError(f"mode must be 'keep', 'RGB' or 'L', got {mode!r}")
+    path = _check_file(path)
     resample_map = {
         "bilinear": Image.Resampling.BILINEAR,
         "nearest": Image.Resampling.NEAREST,
         "bicubic": Image.Resampling.BICUBIC,
         "box": Image.Resampling.BOX,
     }
-    if resample not in resample_map:
-        raise ValueError(f"resample must be one of {sorted(resample_map)}, got {resample!r}")
     img: Image.Image  # Image.open gives an ImageFile; convert/resize give plain Images
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in _DEEP_MODES:
-                arr = _to_uint8(np.asarray(img))
-                img = Image.fromarray(arr, mode="L")
-            elif img.mode in ("RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "1", "RGBX"):
-                img = img.convert("L" if img.mode in ("LA", "1") else "RGB")
-            elif img.mode not in ("L", "RGB"):
-                img = img.convert("RGB")
-            if mode == "RGB" and img.mode != "RGB":
-                img = img.convert("RGB")
-            elif mode == "L" and img.mode != "L":
-                img = img.convert("L")
-            if size is not None:
-                h, w = check_size_pair(size)
-                if (img.height, img.width) != (h, w):
-                    img = img.resize((int(w), int(h)), resample_map[resample])
-            arr = np.asarray(img, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"Cannot decode image file {path!r}: {exc}") from exc
+    with _opened(path) as img:
+        img.load()
+        if img.mode in _DEEP_MODES:
+            arr = _to_uint8(np.asarray(img))
+            img = Image.fromarray(arr, mode="L")
+        elif img.mode in ("RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "1", "RGBX"):
+            img = img.convert("L" if img.mode in ("LA", "1") else "RGB")
+        elif img.mode not in ("L", "RGB"):
+            img = img.convert("RGB")
+        if mode == "RGB" and img.mode != "RGB":
+            img = img.convert("RGB")
+        elif mode == "L" and img.mode != "L":
+            img = img.convert("L")
+        if size is not None:
+            h, w = check_size_pair(size)
+            if (img.height, img.width) != (h, w):
+                img = img.resize((int(w), int(h)), resample_map[resample])
+        arr = np.asarray(img, dtype=np.uint8).copy()
     return arr
 
 
@@ -169,14 +192,11 @@ def read_mask(
     """
     path = os.fspath(path)
     if os.path.isfile(path):
-        try:
-            with Image.open(path) as img:
-                deep = img.mode in _DEEP_MODES
-                if deep:
-                    img.load()
-                    raw = np.asarray(img)
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"Cannot decode mask file {path!r}: {exc}") from exc
+        with _opened(path, "mask") as img:
+            deep = img.mode in _DEEP_MODES
+            if deep:
+                img.load()
+                raw = np.asarray(img)
         if deep:
             # Binarise the raw 16/32-bit values: scaling to 8 bits first would turn
             # small non-zero values (a 0/1 mask) into 0.
@@ -220,14 +240,8 @@ def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     >>> read_image_size(path)
     (8, 6)
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Image file not found: {path!r}")
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"Cannot decode image file {path!r}: {exc}") from exc
+    with _opened(_check_file(path)) as img:
+        width, height = img.size
     return int(height), int(width)
 
 
@@ -292,11 +306,7 @@ def check_image_input(
     (True, (2, 8, 8, 3))
     """
     if is_path_sequence(X):
-        paths = [os.fspath(p) for p in X]
-        for path in paths:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"Image file not found: {path!r}")
-        return paths, None
+        return [_check_file(p) for p in X], None
     if isinstance(X, (str, os.PathLike)) or (isinstance(X, (list, tuple)) and len(X) == 0):
         load_images(X)  # raises the package's error for a bare path / an empty sequence
     try:
@@ -315,6 +325,10 @@ def check_image_input(
     return None, arr
 
 
+@validate_params(
+    {"channels": [StrOptions({"keep"}), Options(Integral, {1, 3})]},
+    prefer_skip_nested_validation=True,
+)
 def load_images(
     X: Sequence[str | os.PathLike[str]] | ArrayLike,
     size: int | tuple[int, int] | None = None,
@@ -323,9 +337,10 @@ def load_images(
 ) -> np.ndarray:
     """Validate images given as paths or an array and return one float array.
 
-    This is the input contract of every image-input estimator (DESIGN.md):
-    a sequence of file paths, or an ndarray of shape (n, H, W, C) or
-    (n, H, W), uint8 in 0-255 or float in [0, 1], RGB channel order.
+    This is the input contract of every image-input estimator (the
+    architecture page of the documentation): a sequence of file paths, or an
+    ndarray of shape (n, H, W, C) or (n, H, W), uint8 in 0-255 or float in
+    [0, 1], RGB channel order.
 
     Parameters
     ----------
@@ -363,8 +378,6 @@ def load_images(
     >>> load_images(np.zeros((2, 8, 8), np.uint8), channels=3).shape
     (2, 8, 8, 3)
     """
-    if channels not in ("keep", 1, 3):
-        raise ValueError(f"channels must be 'keep', 1 or 3, got {channels!r}")
     if size is not None:
         size = check_size_pair(size)
     if is_path_sequence(X):

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from mvtec_sklearn.utils import check_size_pair
 
@@ -69,7 +70,6 @@ CATEGORY_GROUPS = {
     "edible": ["hazelnut", "pill"],
 }
 
-_SPLITS = ("train", "test", "all")
 _GOOD = "good"
 _FRAME_COLUMNS = ["category", "split", "defect_type", "label", "image_id", "path", "mask_path"]
 
@@ -233,6 +233,10 @@ def _rows_test(cat_dir, category, validate):
     return rows
 
 
+@validate_params(
+    {"split": [StrOptions({"train", "test", "all"})]},
+    prefer_skip_nested_validation=True,
+)
 def load_mvtec(
     root: str | os.PathLike[str],
     category: str,
@@ -303,8 +307,6 @@ def load_mvtec(
     >>> test.frame[["defect_type", "label"]].value_counts().sort_index().tolist()
     [1, 1, 2, 1, 1, 1]
     """
-    if split not in _SPLITS:
-        raise ValueError(f"split must be one of {list(_SPLITS)}, got {split!r}.")
     root = _check_root(root)
     category = os.fspath(category) if isinstance(category, os.PathLike) else category
     found = list_categories(root)

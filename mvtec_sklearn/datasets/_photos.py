@@ -32,14 +32,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+from sklearn.utils._param_validation import validate_params
 
 from ._synthetic import (
     _apply_defect,
     _cached_root,
     _check_categories,
-    _check_count,
-    _check_random_state,
     _Ctx,
+    _GENERATOR_PARAMS,
+    _ROOT_PARAMETERS_DOC,
+    _generator_seed,
     _image_rng,
     _lighting,
     _scratch,
@@ -313,6 +315,7 @@ def photo_defect_types(category: str) -> list[str]:
     return sorted(_defects(_check_photo_categories([category])[0]))
 
 
+@validate_params(_GENERATOR_PARAMS, prefer_skip_nested_validation=True)
 def make_mvtec_photos(
     root: str | os.PathLike[str],
     categories: str | Sequence[str] | None = None,
@@ -390,11 +393,7 @@ def make_mvtec_photos(
     ([0, 1, 1, 1, 1], ['cut_paste', 'foreign_texture', 'good', 'scratch', 'stain'])
     """
     categories = _check_photo_categories(categories)
-    n_train = _check_count("n_train", n_train, 1)
-    n_test_good = _check_count("n_test_good", n_test_good, 0)
-    n_test_defect = _check_count("n_test_defect", n_test_defect, 0)
-    image_size = _check_count("image_size", image_size, 32)
-    random_state = _check_random_state(random_state)
+    random_state = _generator_seed(random_state)
 
     def write(cat_dir, category):
         def render(folder, index):
@@ -415,19 +414,7 @@ def photos_root(data_home: str | os.PathLike[str] | None = None, **make_kwargs: 
     :data:`PHOTO_GENERATOR_VERSION`, and is written into a temporary folder
     renamed into place when complete.
 
-    Parameters
-    ----------
-    data_home : str or os.PathLike or None, default=None
-        Where datasets are kept. ``None`` uses the ``MVTEC_SKLEARN_DATA``
-        environment variable, else ``~/.cache/mvtec_sklearn``.
-    **make_kwargs
-        Passed to :func:`make_mvtec_photos` (``categories``, ``n_train``,
-        ``n_test_good``, ``n_test_defect``, ``image_size``, ``random_state``).
-
-    Returns
-    -------
-    root : str
-        The dataset folder, in MVTec AD layout.
+    {parameters}
 
     Examples
     --------
@@ -448,3 +435,8 @@ def photos_root(data_home: str | os.PathLike[str] | None = None, **make_kwargs: 
         data_home,
         make_kwargs,
     )
+
+
+photos_root.__doc__ = (photos_root.__doc__ or "").replace(
+    "{parameters}", _ROOT_PARAMETERS_DOC.format(make="make_mvtec_photos")
+)

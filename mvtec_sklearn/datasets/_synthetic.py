@@ -26,10 +26,12 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+from sklearn.utils._param_validation import Interval, validate_params
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -124,6 +126,11 @@ def _blend(img, alpha, colour):
 
 def _col(*c):
     return np.asarray(c, dtype=np.float32)
+
+
+def _tinted(val, colour, tint):
+    """A texture filling the frame: grey levels ``val`` times ``colour`` shifted by ``tint``."""
+    return val[..., None] * (colour + tint.astype(np.float32)), {"fg": np.ones(val.shape, bool)}
 
 
 def _sign(rng):
@@ -502,8 +509,7 @@ def _carpet_draw(n, p):
     cell = (np.floor(gu) + np.floor(gv)) % 2
     weave = np.where(cell == 0, np.abs(np.sin(np.pi * 2 * gv)), np.abs(np.sin(np.pi * 2 * gu)))
     val = 0.3 + 0.3 * weave + 0.06 * _noise(r, n, 0.6) + 0.04 * _noise(r, n, n * 0.06)
-    img = val[..., None] * (_col(1.0, 0.93, 0.84) + p["tint"].astype(np.float32))
-    return img, {"fg": np.ones((n, n), bool)}
+    return _tinted(val, _col(1.0, 0.93, 0.84), p["tint"])
 
 
 def _grid_sample(rng):
@@ -550,9 +556,7 @@ def _leather_draw(n, p):
     creases = np.exp(-((_noise(r, n, n * 0.035) / 0.22) ** 2))
     val = 0.56 - 0.17 * creases + 0.04 * _noise(r, n, n * 0.012) + 0.03 * _noise(r, n, 0.7)
     val = val + 0.03 * _noise(r, n, n * 0.2)
-    return val[..., None] * (_col(1.0, 0.66, 0.44) + p["tint"].astype(np.float32)), {
-        "fg": np.ones((n, n), bool)
-    }
+    return _tinted(val, _col(1.0, 0.66, 0.44), p["tint"])
 
 
 def _tile_sample(rng):
@@ -564,9 +568,7 @@ def _tile_draw(n, p):
     spots = np.clip((_noise(r, n, n * 0.035) + 0.45 * _noise(r, n, n * 0.012) - 1.0) * 2.5, 0, 1)
     base = 0.74 + 0.03 * _noise(r, n, n * 0.2) + 0.025 * _noise(r, n, 0.7)
     val = base - 0.42 * spots
-    return val[..., None] * (_col(0.98, 0.99, 1.03) + p["tint"].astype(np.float32)), {
-        "fg": np.ones((n, n), bool)
-    }
+    return _tinted(val, _col(0.98, 0.99, 1.03), p["tint"])
 
 
 def _wood_sample(rng):
@@ -591,9 +593,7 @@ def _wood_draw(n, p):
         0.5 * (streak + np.roll(streak, 1, 0) + np.roll(streak, 2, 0) + np.roll(streak, -1, 0)) / 2
     )
     val = 0.66 - 0.24 * grain + 0.03 * streak + 0.03 * _noise(r, n, n * 0.1)
-    return val[..., None] * (_col(1.0, 0.74, 0.5) + p["tint"].astype(np.float32)), {
-        "fg": np.ones((n, n), bool)
-    }
+    return _tinted(val, _col(1.0, 0.74, 0.5), p["tint"])
 
 
 def _zipper_sample(rng):
@@ -1410,25 +1410,24 @@ def _render(category, folder, index, size, random_state):
     return (out[..., 0] if out.shape[-1] == 1 else out), mask
 
 
-def _check_count(name, value, minimum):
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
+#: The constraints of the generators' parameters (categories are checked against
+#: each generator's own list by ``_check_categories``).
+_GENERATOR_PARAMS: dict[str, Any] = {
+    "root": [str, os.PathLike],
+    "categories": "no_validation",
+    "n_train": [Interval(Integral, 1, None, closed="left")],
+    "n_test_good": [Interval(Integral, 0, None, closed="left")],
+    "n_test_defect": [Interval(Integral, 0, None, closed="left")],
+    "image_size": [Interval(Integral, 32, None, closed="left")],
+    "random_state": [Interval(Integral, 0, None, closed="left"), None],
+    "overwrite": ["boolean"],
+}
 
 
-def _check_random_state(random_state):
+def _generator_seed(random_state):
+    """``random_state`` as an int; None draws a fresh one."""
     if random_state is None:
         return int(np.random.SeedSequence().entropy % (2**31 - 1))
-    if isinstance(random_state, (bool, np.bool_)) or not isinstance(
-        random_state, (int, np.integer)
-    ):
-        raise ValueError(f"random_state must be an int or None, got {random_state!r}.")
-    if random_state < 0:
-        raise ValueError(f"random_state must be non-negative, got {random_state}.")
     return int(random_state)
 
 
@@ -1472,6 +1471,10 @@ def synthetic_defect_types(category: str) -> list[str]:
     return sorted(_SPECS[_check_categories([category])[0]].defects)
 
 
+@validate_params(
+    {**_GENERATOR_PARAMS, "image_size": [*_GENERATOR_PARAMS["image_size"], None]},
+    prefer_skip_nested_validation=True,
+)
 def make_mvtec_like(
     root: str | os.PathLike[str],
     categories: str | Sequence[str] | None = None,
@@ -1541,12 +1544,7 @@ def make_mvtec_like(
     ([0, 0, 1, 1, 1], ['broken_large', 'broken_small', 'contamination', 'good'])
     """
     categories = _check_categories(categories)
-    n_train = _check_count("n_train", n_train, 1)
-    n_test_good = _check_count("n_test_good", n_test_good, 0)
-    n_test_defect = _check_count("n_test_defect", n_test_defect, 0)
-    if image_size is not None:
-        image_size = _check_count("image_size", image_size, 32)
-    random_state = _check_random_state(random_state)
+    random_state = _generator_seed(random_state)
 
     def write(cat_dir, category):
         size = image_size or _SPECS[category].size
@@ -1600,6 +1598,22 @@ def _write_category(cat_dir, defects, n_train, n_test_good, n_test_defect, rende
                 )
 
 
+#: The Parameters and Returns sections of ``synthetic_root`` and ``photos_root``.
+_ROOT_PARAMETERS_DOC = """Parameters
+    ----------
+    data_home : str or os.PathLike or None, default=None
+        Where datasets are kept. ``None`` uses the ``MVTEC_SKLEARN_DATA``
+        environment variable, else ``~/.cache/mvtec_sklearn``.
+    **make_kwargs
+        Passed to :func:`{make}` (``categories``, ``n_train``,
+        ``n_test_good``, ``n_test_defect``, ``image_size``, ``random_state``).
+
+    Returns
+    -------
+    root : str
+        The dataset folder, in MVTec AD layout."""
+
+
 def _default_data_home():
     return os.environ.get("MVTEC_SKLEARN_DATA") or os.path.join(
         os.path.expanduser("~"), ".cache", "mvtec_sklearn"
@@ -1615,19 +1629,7 @@ def synthetic_root(data_home: str | os.PathLike[str] | None = None, **make_kwarg
     renamed into place when complete, so an interrupted run or a concurrent
     process never leaves a half-written dataset behind.
 
-    Parameters
-    ----------
-    data_home : str or os.PathLike or None, default=None
-        Where datasets are kept. ``None`` uses the ``MVTEC_SKLEARN_DATA``
-        environment variable, else ``~/.cache/mvtec_sklearn``.
-    **make_kwargs
-        Passed to :func:`make_mvtec_like` (``categories``, ``n_train``,
-        ``n_test_good``, ``n_test_defect``, ``image_size``, ``random_state``).
-
-    Returns
-    -------
-    root : str
-        The dataset folder, in MVTec AD layout.
+    {parameters}
 
     Examples
     --------
@@ -1643,6 +1645,11 @@ def synthetic_root(data_home: str | os.PathLike[str] | None = None, **make_kwarg
     return _cached_root(
         "synthetic", make_mvtec_like, GENERATOR_VERSION, _check_categories, data_home, make_kwargs
     )
+
+
+synthetic_root.__doc__ = (synthetic_root.__doc__ or "").replace(
+    "{parameters}", _ROOT_PARAMETERS_DOC.format(make="make_mvtec_like")
+)
 
 
 def _cached_root(name, make, version, check_categories, data_home, make_kwargs):

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["image_auroc", "aupr", "f1_max", "precision_recall_at", "select_threshold"]
 
+#: The parameters every image metric takes.
+_LABELS_AND_SCORES = {"y_true": ["array-like"], "anomaly_score": ["array-like"]}
+
 
 def _check_labels_scores(y_true, anomaly_score, *, need_normal=True, need_anomalous=True):
     """Validate labels (0/1 or bool) and finite scores; return (int labels, float scores)."""
@@ -77,10 +80,7 @@ def _check_labels_scores(y_true, anomaly_score, *, need_normal=True, need_anomal
     return y, scores
 
 
-@validate_params(
-    {"y_true": ["array-like"], "anomaly_score": ["array-like"]},
-    prefer_skip_nested_validation=True,
-)
+@validate_params(_LABELS_AND_SCORES, prefer_skip_nested_validation=True)
 def image_auroc(y_true: ArrayLike, anomaly_score: ArrayLike) -> float:
     """Area under the ROC curve of image-level anomaly scores.
 
@@ -112,10 +112,7 @@ def image_auroc(y_true: ArrayLike, anomaly_score: ArrayLike) -> float:
     return float(roc_auc_score(y, scores))
 
 
-@validate_params(
-    {"y_true": ["array-like"], "anomaly_score": ["array-like"]},
-    prefer_skip_nested_validation=True,
-)
+@validate_params(_LABELS_AND_SCORES, prefer_skip_nested_validation=True)
 def aupr(y_true: ArrayLike, anomaly_score: ArrayLike) -> float:
     """Area under the precision-recall curve (average precision), anomalies positive.
 
@@ -141,10 +138,7 @@ def aupr(y_true: ArrayLike, anomaly_score: ArrayLike) -> float:
     return float(average_precision_score(y, scores))
 
 
-@validate_params(
-    {"y_true": ["array-like"], "anomaly_score": ["array-like"]},
-    prefer_skip_nested_validation=True,
-)
+@validate_params(_LABELS_AND_SCORES, prefer_skip_nested_validation=True)
 def f1_max(y_true: ArrayLike, anomaly_score: ArrayLike) -> tuple[float, float]:
     """Best F1 score over all thresholds, and the threshold that reaches it.
 
@@ -182,7 +176,7 @@ def f1_max(y_true: ArrayLike, anomaly_score: ArrayLike) -> tuple[float, float]:
 
 
 @validate_params(
-    {"y_true": ["array-like"], "anomaly_score": ["array-like"], "threshold": [Real]},
+    {**_LABELS_AND_SCORES, "threshold": [Real]},
     prefer_skip_nested_validation=True,
 )
 def precision_recall_at(
@@ -222,8 +216,7 @@ def precision_recall_at(
 
 @validate_params(
     {
-        "y_true": ["array-like"],
-        "anomaly_score": ["array-like"],
+        **_LABELS_AND_SCORES,
         "method": [StrOptions({"f1", "fpr"})],
         "target_fpr": [Interval(Real, 0, 1, closed="both")],
     },

@@ -8,9 +8,10 @@ in chunks, so memory stays at about one copy of the normal pixels' scores.
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -20,7 +21,17 @@ __all__ = ["aupro", "pixel_auroc"]
 _CHUNK = 1 << 20
 
 
-def _check_masks_maps(masks, maps, downsample):
+#: The parameters every pixel metric takes.
+_MASKS_AND_MAPS = {
+    "masks": ["array-like"],
+    "maps": ["array-like"],
+    "downsample": [None, Interval(Integral, 1, None, closed="left")],
+}
+
+
+def _check_masks_maps(
+    masks: Any, maps: Any, downsample: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate and return bool masks and float maps of shape (n, H, W)."""
     masks = np.asarray(masks)
     maps = np.asarray(maps)
@@ -47,12 +58,9 @@ def _check_masks_maps(masks, maps, downsample):
         if masks.dtype.kind not in "biuf":
             raise ValueError(f"masks must be boolean (or 0/1), got dtype {masks.dtype}.")
         masks = masks != 0
-    if downsample is not None:
-        if not isinstance(downsample, Integral) or isinstance(downsample, bool) or downsample < 1:
-            raise ValueError(f"downsample must be None or a positive int, got {downsample!r}.")
-        if downsample > 1:
-            masks = masks[:, ::downsample, ::downsample]
-            maps = maps[:, ::downsample, ::downsample]
+    if downsample is not None and downsample > 1:
+        masks = masks[:, ::downsample, ::downsample]
+        maps = maps[:, ::downsample, ::downsample]
     return masks, maps
 
 
@@ -68,6 +76,7 @@ def _split(masks, maps):
     return maps[masks], negatives
 
 
+@validate_params(_MASKS_AND_MAPS, prefer_skip_nested_validation=True)
 def pixel_auroc(masks: ArrayLike, maps: ArrayLike, *, downsample: int | None = None) -> float:
     """Area under the ROC curve of all pixels' anomaly scores.
 
@@ -118,6 +127,10 @@ def pixel_auroc(masks: ArrayLike, maps: ArrayLike, *, downsample: int | None = N
     return float(total / (float(positives.size) * float(negatives.size)))
 
 
+@validate_params(
+    {**_MASKS_AND_MAPS, "fpr_limit": [Interval(Real, 0, 1, closed="right")]},
+    prefer_skip_nested_validation=True,
+)
 def aupro(
     masks: ArrayLike,
     maps: ArrayLike,
@@ -176,14 +189,12 @@ def aupro(
     """
     from scipy import ndimage
 
-    if not isinstance(fpr_limit, Real) or not 0 < fpr_limit <= 1:
-        raise ValueError(f"fpr_limit must be in (0, 1], got {fpr_limit!r}.")
     masks, maps = _check_masks_maps(masks, maps, downsample)
     positives, negatives = _split(masks, maps)
 
     # weight 1 / |region| of every defect pixel, in the order of maps[masks]
     structure = np.ones((3, 3), dtype=int)
-    weights = []
+    weights: list[np.ndarray] = []
     n_regions = 0
     for mask in masks:
         if not mask.any():
@@ -192,13 +203,12 @@ def aupro(
         sizes = np.bincount(labels.ravel())
         weights.append(1.0 / sizes[labels[mask]])
         n_regions += n_comp
-    weights = np.concatenate(weights)
 
     order = np.argsort(positives, kind="stable")
     pos_sorted = positives[order]
     # tail[i] = PRO contributed by the defect pixels pos_sorted[i:]
     tail = np.zeros(pos_sorted.size + 1)
-    tail[:-1] = np.cumsum(weights[order][::-1])[::-1] / n_regions
+    tail[:-1] = np.cumsum(np.concatenate(weights)[order][::-1])[::-1] / n_regions
     del order, weights
 
     def pro_above(values, side):

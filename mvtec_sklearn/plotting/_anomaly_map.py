@@ -7,6 +7,7 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 from mvtec_sklearn.datasets import load_images, read_mask
 
@@ -199,6 +200,7 @@ class AnomalyMapDisplay:
         return self
 
     @classmethod
+    @validate_params({"threshold": [Real, None]}, prefer_skip_nested_validation=True)
     def from_predictions(
         cls,
         images: Sequence[str | os.PathLike[str]] | ArrayLike,
@@ -236,8 +238,6 @@ class AnomalyMapDisplay:
         imgs = _as_images(images)
         maps = _as_maps(anomaly_maps, imgs.shape[:3])
         masks = _as_masks(masks, imgs.shape[:3])
-        if threshold is not None and not isinstance(threshold, Real):
-            raise ValueError(f"threshold must be a number or None, got {threshold!r}.")
         return cls(imgs, maps, masks, threshold, titles).plot(ax=ax, **plot_kwargs)
 
     @classmethod
@@ -274,6 +274,10 @@ class AnomalyMapDisplay:
                                     **plot_kwargs)
 
 
+@validate_params(
+    {"n": [Interval(Integral, 1, None, closed="left")], "threshold": [Real, None]},
+    prefer_skip_nested_validation=True,
+)
 def plot_anomaly_grid(
     images: Sequence[str | os.PathLike[str]] | ArrayLike,
     anomaly_maps: ArrayLike,
@@ -339,8 +343,6 @@ def plot_anomaly_grid(
             f"y_true and scores must have one entry per image ({imgs.shape[0]}); got "
             f"{y_true.shape[0]} and {scores.shape[0]}."
         )
-    if not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}.")
     top = np.argsort(-scores, kind="stable")[:n]
     defective = np.flatnonzero(y_true == 1)
     missed = defective[np.argsort(scores[defective], kind="stable")][:n]

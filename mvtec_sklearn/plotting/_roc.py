@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
 
 from mvtec_sklearn.metrics import anomaly_scores, aupr, image_auroc
-
-if TYPE_CHECKING:
-    from numpy.typing import ArrayLike
 
 __all__ = ["AnomalyPrecisionRecallDisplay", "AnomalyRocCurveDisplay"]
 
@@ -19,7 +16,69 @@ def _name(estimator):
     return type(final).__name__
 
 
-class AnomalyRocCurveDisplay(RocCurveDisplay):
+class _AnomalyCurveMixin:
+    """``from_estimator`` and ``from_predictions`` of a curve display, anomalies positive.
+
+    The display class sets ``_metric``, the package metric whose area it shows
+    and whose clear errors it raises for bad labels or scores.
+    """
+
+    _metric: Any
+
+    @classmethod
+    def from_estimator(cls, estimator, X, y, *, name=None, **kwargs):
+        """Plot the curve of a fitted detector's anomaly scores on ``X``.
+
+        Parameters
+        ----------
+        estimator : fitted detector or pipeline
+            Anything with ``score_samples`` (higher = more normal).
+        X : array-like or sequence of paths
+            Test samples, as the estimator accepts them.
+        y : array-like of shape (n_samples,)
+            0 = normal, 1 = anomalous (or bool).
+        name : str or None, default=None
+            Label of the curve; ``None`` is the (final) estimator's class name.
+        **kwargs
+            Passed to :meth:`from_predictions` (``ax``, ``plot_chance_level``, ...).
+
+        Returns
+        -------
+        display
+            An instance of the display class it is called on.
+        """
+        name = _name(estimator) if name is None else name
+        return cls.from_predictions(y, anomaly_scores(estimator, X), name=name, **kwargs)
+
+    @classmethod
+    def from_predictions(cls, y_true, anomaly_score, **kwargs):
+        """Plot the curve of anomaly scores.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n_samples,)
+            0 = normal, 1 = anomalous (or bool); both must be present.
+        anomaly_score : array-like of shape (n_samples,)
+            Higher = more anomalous, e.g. ``-detector.score_samples(X)``.
+        **kwargs
+            Passed to the scikit-learn display's ``from_predictions``
+            (``name``, ``ax``, ``plot_chance_level``, ...); ``pos_label`` is
+            always 1.
+
+        Returns
+        -------
+        display
+            An instance of the display class it is called on.
+        """
+        if "pos_label" in kwargs:
+            raise TypeError(
+                "pos_label is always 1 (anomalous) in an anomaly display; do not pass it."
+            )
+        cls._metric(y_true, anomaly_score)
+        return super().from_predictions(y_true, anomaly_score, pos_label=1, **kwargs)
+
+
+class AnomalyRocCurveDisplay(_AnomalyCurveMixin, RocCurveDisplay):
     """ROC curve of a detector's anomaly scores, with the anomalous class positive.
 
     scikit-learn's :class:`~sklearn.metrics.RocCurveDisplay` refuses outlier
@@ -48,60 +107,10 @@ class AnomalyRocCurveDisplay(RocCurveDisplay):
     True
     """
 
-    @classmethod
-    def from_estimator(  # type: ignore[override]
-        cls, estimator: Any, X: Any, y: ArrayLike, *, name: str | None = None, **kwargs: Any
-    ) -> "AnomalyRocCurveDisplay":
-        """Plot the ROC curve of a fitted detector's anomaly scores on ``X``.
-
-        Parameters
-        ----------
-        estimator : fitted detector or pipeline
-            Anything with ``score_samples`` (higher = more normal).
-        X : array-like or sequence of paths
-            Test samples, as the estimator accepts them.
-        y : array-like of shape (n_samples,)
-            0 = normal, 1 = anomalous (or bool).
-        name : str or None, default=None
-            Label of the curve; ``None`` is the (final) estimator's class name.
-        **kwargs
-            Passed to :meth:`from_predictions` (``ax``, ``curve_kwargs``,
-            ``plot_chance_level``, ...).
-
-        Returns
-        -------
-        AnomalyRocCurveDisplay
-        """
-        name = _name(estimator) if name is None else name
-        return cls.from_predictions(y, anomaly_scores(estimator, X), name=name, **kwargs)
-
-    @classmethod
-    def from_predictions(  # type: ignore[override]
-        cls, y_true: ArrayLike, anomaly_score: ArrayLike, **kwargs: Any
-    ) -> "AnomalyRocCurveDisplay":
-        """Plot the ROC curve of anomaly scores.
-
-        Parameters
-        ----------
-        y_true : array-like of shape (n_samples,)
-            0 = normal, 1 = anomalous (or bool); both must be present.
-        anomaly_score : array-like of shape (n_samples,)
-            Higher = more anomalous, e.g. ``-detector.score_samples(X)``.
-        **kwargs
-            Passed to :meth:`sklearn.metrics.RocCurveDisplay.from_predictions`
-            (``name``, ``ax``, ``curve_kwargs``, ``plot_chance_level``, ...);
-            ``pos_label`` is always 1.
-
-        Returns
-        -------
-        AnomalyRocCurveDisplay
-        """
-        _check_pos_label(kwargs)
-        image_auroc(y_true, anomaly_score)  # the metric's clear errors for bad labels or scores
-        return super().from_predictions(y_true, anomaly_score, pos_label=1, **kwargs)
+    _metric = staticmethod(image_auroc)
 
 
-class AnomalyPrecisionRecallDisplay(PrecisionRecallDisplay):
+class AnomalyPrecisionRecallDisplay(_AnomalyCurveMixin, PrecisionRecallDisplay):
     """Precision-recall curve of a detector's anomaly scores, anomalies positive.
 
     The precision-recall counterpart of :class:`AnomalyRocCurveDisplay`; its
@@ -123,59 +132,4 @@ class AnomalyPrecisionRecallDisplay(PrecisionRecallDisplay):
     True
     """
 
-    @classmethod
-    def from_estimator(  # type: ignore[override]
-        cls, estimator: Any, X: Any, y: ArrayLike, *, name: str | None = None, **kwargs: Any
-    ) -> "AnomalyPrecisionRecallDisplay":
-        """Plot the precision-recall curve of a fitted detector's anomaly scores on ``X``.
-
-        Parameters
-        ----------
-        estimator : fitted detector or pipeline
-            Anything with ``score_samples`` (higher = more normal).
-        X : array-like or sequence of paths
-            Test samples, as the estimator accepts them.
-        y : array-like of shape (n_samples,)
-            0 = normal, 1 = anomalous (or bool).
-        name : str or None, default=None
-            Label of the curve; ``None`` is the (final) estimator's class name.
-        **kwargs
-            Passed to :meth:`from_predictions`.
-
-        Returns
-        -------
-        AnomalyPrecisionRecallDisplay
-        """
-        name = _name(estimator) if name is None else name
-        return cls.from_predictions(y, anomaly_scores(estimator, X), name=name, **kwargs)
-
-    @classmethod
-    def from_predictions(  # type: ignore[override]
-        cls, y_true: ArrayLike, anomaly_score: ArrayLike, **kwargs: Any
-    ) -> "AnomalyPrecisionRecallDisplay":
-        """Plot the precision-recall curve of anomaly scores.
-
-        Parameters
-        ----------
-        y_true : array-like of shape (n_samples,)
-            0 = normal, 1 = anomalous (or bool); both must be present.
-        anomaly_score : array-like of shape (n_samples,)
-            Higher = more anomalous, e.g. ``-detector.score_samples(X)``.
-        **kwargs
-            Passed to
-            :meth:`sklearn.metrics.PrecisionRecallDisplay.from_predictions`
-            (``name``, ``ax``, ``plot_chance_level``, ...); ``pos_label`` is
-            always 1.
-
-        Returns
-        -------
-        AnomalyPrecisionRecallDisplay
-        """
-        _check_pos_label(kwargs)
-        aupr(y_true, anomaly_score)  # the metric's clear errors for bad labels or scores
-        return super().from_predictions(y_true, anomaly_score, pos_label=1, **kwargs)
-
-
-def _check_pos_label(kwargs):
-    if "pos_label" in kwargs:
-        raise TypeError("pos_label is always 1 (anomalous) in an anomaly display; do not pass it.")
+    _metric = staticmethod(aupr)

@@ -1,12 +1,13 @@
 """Safe file output: atomic writes, the "never inside the dataset" guard, stale temporaries.
 
-Every file the package writes (results, caches, reports, figures, saved
-models) goes through :func:`atomic_write` or :func:`atomic_path`: the content is written to a temporary file in
-the destination folder and renamed over the destination with
-:func:`os.replace`, so a reader sees the old file or the new one, never a
-partial one, whatever moment the writer is killed at. Every output folder
-is checked with :func:`check_outside_dataset` first. :func:`file_signature`
-is what caches record of the files they were computed from.
+Every file the package writes (results, caches, reports, figures, models)
+goes through :func:`atomic_write` or :func:`atomic_path`: the content is
+written to a temporary file in the destination folder and renamed over the
+destination with :func:`os.replace`, so a reader sees the old file or the
+new one, never a partial one, whatever moment the writer is killed at.
+Every output folder is checked with :func:`check_outside_dataset` first.
+:func:`file_signature` is what caches record of the files they were
+computed from.
 """
 
 from __future__ import annotations

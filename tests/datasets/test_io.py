@@ -1,4 +1,4 @@
-"""The image readers' errors name the file."""
+"""The image readers' errors and argument checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mvtec_sklearn.datasets import read_image, read_image_size, read_mask
+from mvtec_sklearn.datasets import load_images, load_mvtec, read_image, read_image_size, read_mask
 
 
 @pytest.fixture
@@ -32,3 +32,16 @@ def test_readers_name_the_file_they_cannot_read(files, reader):
     with pytest.raises(FileNotFoundError, match=r"^Image file not found: .*missing\.png"):
         reader(missing)
 
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda good: read_image(good, mode="CMYK"), "mode"),
+        (lambda good: read_image(good, resample="lanczos"), "resample"),
+        (lambda good: load_images([good], channels=2), "channels"),
+        (lambda good: load_mvtec(good.parent, "x", split="val"), "split"),
+    ],
+)
+def test_bad_arguments_are_named(files, call, name):
+    with pytest.raises(ValueError, match=rf"The '{name}' parameter of \w+ must be"):
+        call(files[0])

@@ -137,9 +137,12 @@ def test_existing_category_needs_overwrite(tmp_path):
     [
         ({"categories": ["coffee", "bottle"]}, "Unknown photo categories \\['bottle'\\]"),
         ({"categories": []}, "must not be empty"),
-        ({"image_size": 16}, "image_size must be an integer >= 32"),
-        ({"n_train": 0}, "n_train must be an integer >= 1"),
-        ({"random_state": -1}, "random_state must be non-negative"),
+        ({"image_size": 16}, r"'image_size' parameter of make_mvtec_photos must be an int in the "
+                             r"range \[32, inf\)"),
+        ({"n_train": 0}, r"'n_train' parameter of make_mvtec_photos must be an int in the range "
+                         r"\[1, inf\)"),
+        ({"random_state": -1}, r"'random_state' parameter of make_mvtec_photos must be an int in "
+                               r"the range \[0, inf\) or None"),
     ],
 )
 def test_make_mvtec_photos_rejects_bad_arguments(tmp_path, kwargs, match):
