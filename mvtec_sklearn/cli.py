@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from mvtec_sklearn import __version__
 from mvtec_sklearn._cli_deploy import add_deploy_parsers
+from mvtec_sklearn.benchmark import METRICS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -95,7 +96,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="registry names (see `mvtec-sklearn models`) or 'all' "
                        "(default: the representative set)")
     bench.add_argument("--metrics", nargs="+", default=None,
-                       choices=["image_auroc", "aupr", "f1_max", "pixel_auroc", "aupro"],
+                       choices=METRICS,
                        help="metrics to compute (default: all)")
     bench.add_argument("--out", default="mvtec_results", metavar="DIR",
                        help="output folder (default: %(default)s)")
@@ -159,6 +160,13 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options of ``benchmark`` passed to :func:`~mvtec_sklearn.benchmark.run_benchmark` as they are
+#: (each option's ``dest`` is the parameter's name).
+_BENCHMARK_OPTIONS = ("root", "dataset", "categories", "models", "metrics", "out", "backend",
+                      "scheduler", "image_size", "cache_dir", "random_state", "seeds",
+                      "n_bootstrap")
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     import os
 
@@ -167,20 +175,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     n_jobs = args.n_jobs if args.n_jobs is not None else min(4, os.cpu_count() or 1)
     try:
         results = run_benchmark(
-            root=args.root,
-            categories=args.categories,
-            models=args.models,
-            metrics=args.metrics,
-            out=args.out,
+            **{name: getattr(args, name) for name in _BENCHMARK_OPTIONS},
             n_jobs=n_jobs,
-            backend=args.backend,
-            scheduler=args.scheduler,
-            image_size=args.image_size,
-            cache_dir=args.cache_dir,
-            random_state=args.random_state,
-            seeds=args.seeds,
-            n_bootstrap=args.n_bootstrap,
-            dataset=args.dataset,
             verbose=True,
         )
     except KeyboardInterrupt:  # run_benchmark has said where the finished jobs are

@@ -5,6 +5,8 @@ with :func:`category_table`, draw with the ``plot_*`` functions, or write everyt
 at once with :func:`write_summary_report` (``mvtec-sklearn summary``).
 """
 
+from ._frames import PROVENANCE_COLUMNS
+from ._markdown import to_markdown
 from ._plots import (
     group_categories,
     plot_channel_density,
@@ -13,8 +15,8 @@ from ._plots import (
     plot_feature_scatter,
     plot_sample_grid,
 )
-from ._report import to_markdown, write_summary_report
-from ._statistics import CHANNELS, MEASURE_COLUMNS, PROVENANCE_COLUMNS, image_statistics
+from ._report import write_summary_report
+from ._statistics import CHANNELS, MEASURE_COLUMNS, image_statistics
 from ._tables import category_table, count_table, feature_table
 
 __all__ = [

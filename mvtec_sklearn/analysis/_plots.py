@@ -9,7 +9,8 @@ import pandas as pd
 
 from mvtec_sklearn.datasets import CATEGORY_GROUPS, read_image, read_mask
 
-from ._statistics import CHANNELS, MEASURE_COLUMNS, _as_frame, _missing
+from ._frames import _as_frame, _missing
+from ._statistics import CHANNELS, MEASURE_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

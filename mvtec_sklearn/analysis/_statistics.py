@@ -6,14 +6,13 @@ import hashlib
 import os
 import warnings
 import zipfile
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from mvtec_sklearn.datasets import is_path_sequence, read_image, read_mask
+from mvtec_sklearn.datasets import read_image, read_mask
 from mvtec_sklearn.features import compute_image_statistics
 from mvtec_sklearn.utils import (
     atomic_write,
@@ -22,15 +21,14 @@ from mvtec_sklearn.utils import (
     remove_stale_temporaries,
 )
 
+from ._frames import PROVENANCE_COLUMNS, _as_frame, _missing
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sklearn.utils import Bunch
 
-__all__ = ["image_statistics", "PROVENANCE_COLUMNS", "MEASURE_COLUMNS", "CHANNELS"]
-
-#: Provenance columns, as in the ``frame`` of :func:`mvtec_sklearn.datasets.load_mvtec`.
-PROVENANCE_COLUMNS = ("category", "split", "defect_type", "label", "image_id", "path", "mask_path")
+__all__ = ["image_statistics", "MEASURE_COLUMNS", "CHANNELS"]
 
 #: Per-image measures, in the order :func:`image_statistics` returns them.
 MEASURE_COLUMNS = (
@@ -58,53 +56,6 @@ CHANNELS = ("R", "G", "B")
 # Bump whenever a measure's definition changes, so stale cache entries are ignored.
 _CACHE_VERSION = "image-statistics-2"
 _CACHE_SUBDIR = "image_statistics"
-
-
-def _as_frame(X) -> pd.DataFrame:
-    """Turn paths, a Bunch, a list of Bunches or a DataFrame into a provenance frame."""
-    if isinstance(X, (str, os.PathLike)):
-        raise ValueError(
-            f"Expected a sequence of image paths, got the single path {os.fspath(X)!r}; "
-            "wrap it in a list."
-        )
-    if isinstance(X, (list, tuple)) and len(X) == 0:
-        raise ValueError("Found no images: the input is empty.")
-    if isinstance(X, pd.DataFrame):
-        frame = X
-    elif isinstance(X, Mapping) and "frame" in X:
-        frame = X["frame"]
-    elif hasattr(X, "frame") and isinstance(X.frame, pd.DataFrame):
-        frame = X.frame
-    elif (
-        isinstance(X, (list, tuple))
-        and len(X) > 0
-        and all(isinstance(b, pd.DataFrame) or hasattr(b, "frame") for b in X)
-    ):
-        frame = pd.concat([_as_frame(b) for b in X], ignore_index=True)
-    elif is_path_sequence(X):
-        frame = pd.DataFrame({"path": [os.fspath(p) for p in X]})
-    else:
-        raise ValueError(
-            "Expected a sequence of image paths, a Bunch from load_mvtec (or a list of them), "
-            f"or a DataFrame with a 'path' column; got {type(X).__name__}."
-        )
-    if "path" not in frame.columns:
-        raise ValueError(
-            f"The frame needs a 'path' column; it has columns {list(frame.columns)}."
-        )
-    if len(frame) == 0:
-        raise ValueError("Found no images: the input is empty.")
-    frame = frame.reset_index(drop=True).copy()
-    for col in PROVENANCE_COLUMNS:
-        if col not in frame.columns:
-            frame[col] = None
-    frame["path"] = frame["path"].map(os.fspath)
-    return frame
-
-
-def _missing(value) -> bool:
-    """True for None, NaN and pd.NA (an absent mask path or category)."""
-    return value is None or (not isinstance(value, (str, os.PathLike)) and bool(pd.isna(value)))
 
 
 def _cache_key(path, mask_path) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ._statistics import _as_frame
+from ._frames import _as_frame
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -91,3 +91,29 @@ def test_to_markdown():
         "| a | 1 | 1.5 | yes |",
         "| b\\|c | 20,000 | – | no |",
     ]
+
+
+def test_figure_section_draws_or_says_why_not(tmp_path):
+    from matplotlib.figure import Figure
+
+    folder = _report._Folder(str(tmp_path))
+
+    def plot(stats):
+        if stats is None:
+            raise ValueError("no anomalous image has a mask")
+        return Figure()
+
+    drawn = _report._figure_section(folder, "Anomaly area", "Text.", plot, "stats", "area_plot")
+    assert drawn == ["## Anomaly area", "", "Text.", "", "![area plot](figures/area_plot.png)", ""]
+    assert (tmp_path / "figures" / "area_plot.png").stat().st_size > 0
+    missing = _report._figure_section(folder, "Anomaly area", "Text.", plot, None, "other")
+    assert missing[-2] == "*Not plotted: no anomalous image has a mask*"
+    assert not (tmp_path / "figures" / "other.png").exists()
+
+
+def test_folder_writes_tables_as_csv_and_markdown(tmp_path):
+    folder = _report._Folder(str(tmp_path))
+    folder.csv(pd.DataFrame({"x": [1]}), "t.csv", index=False)
+    folder.markdown("| x |", "t.md")
+    assert (tmp_path / "tables" / "t.csv").read_text() == "x\n1\n"
+    assert (tmp_path / "tables" / "t.md").read_text() == "| x |\n"
