@@ -17,10 +17,8 @@ from ._torch_base import (
     _POSITIVE_INT,
     AnomalyMapMixin,
     BaseTorchDetector,
-    FeatureMapInputMixin,
-    ImageInputMixin,
-    VectorInputMixin,
 )
+from ._torch_inputs import FeatureMapInputMixin, ImageInputMixin, VectorInputMixin
 
 if TYPE_CHECKING:
     import os

@@ -16,8 +16,8 @@ from ._torch_base import (
     _POSITIVE_INT,
     AnomalyMapMixin,
     BaseTorchDetector,
-    ImageInputMixin,
 )
+from ._torch_inputs import ImageInputMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable

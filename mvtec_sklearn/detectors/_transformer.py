@@ -17,9 +17,8 @@ from ._torch_base import (
     _POSITIVE_INT,
     AnomalyMapMixin,
     BaseTorchDetector,
-    FeatureMapInputMixin,
-    ImageInputMixin,
 )
+from ._torch_inputs import FeatureMapInputMixin, ImageInputMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable

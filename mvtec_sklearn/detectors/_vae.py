@@ -14,9 +14,8 @@ from ._torch_base import (
     _POSITIVE_INT,
     AnomalyMapMixin,
     BaseTorchDetector,
-    ImageInputMixin,
-    VectorInputMixin,
 )
+from ._torch_inputs import ImageInputMixin, VectorInputMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
