@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -34,7 +33,7 @@ from ._backbones import (
     prune_unused,
     run_to_layers,
 )
-from ._input import check_image_input, image_slice, n_images
+from ._input import ImageTransformer, check_image_input, image_slice, n_images
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,7 +72,7 @@ class _PathDataset(Dataset):
         return _prepare([self.paths[index]], self.size, self.crop)[0]
 
 
-class DeepFeaturizer(TransformerMixin, BaseEstimator):
+class DeepFeaturizer(ImageTransformer):
     """Multi-scale CNN features of images from any backbone.
 
     Images (paths or arrays) are resized to ``image_size``, optionally
@@ -87,7 +86,8 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
     code and anomalib), resized bilinearly to the grid of the finest chosen
     layer and the maps are concatenated along channels:
     :meth:`patch_features` returns that (n, C, h, w) tensor, and
-    :meth:`transform` pools it to one C-vector per image.
+    :meth:`transform` pools it to one C-vector per image. ``fit`` builds the
+    truncated network; it only validates ``X`` (no image is decoded).
 
     Parameters
     ----------
@@ -279,24 +279,8 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
             )
         return layers
 
-    def fit(
-        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: object = None
-    ) -> "DeepFeaturizer":
-        """Build the truncated network; X is only validated (no image is decoded).
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images (uint8 0-255 or float in [0, 1]).
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : DeepFeaturizer
-        """
-        self._validate_params()
-        check_image_input(X)
+    def _fit(self, paths, array) -> None:
+        """Build the truncated network; the images are only validated (none is decoded)."""
         if self.patch_size % 2 != 1:
             raise ValueError(f"patch_size must be odd, got {self.patch_size}.")
         size = check_size_pair(self.image_size, "image_size")
@@ -327,7 +311,6 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
         grid = max((tuple(o.shape[-2:]) for o in outputs.values()), key=lambda s: s[0] * s[1])
         self.n_features_out_ = sum(self.layer_channels_.values())
         self.feature_map_shape_ = (self.n_features_out_, *grid)
-        return self
 
     def _place(self, model):
         """Move the network to ``device_`` in channels_last format."""
@@ -451,27 +434,12 @@ class DeepFeaturizer(TransformerMixin, BaseEstimator):
                 chunks.append(self._pool(self._patch_tensor(x)))
             return torch.cat(chunks).cpu().numpy()
 
-    def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
-        """Feature names ``"<layer>_<channel>"``, in output order.
-
-        Parameters
-        ----------
-        input_features : None
-            Ignored (the input is images).
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-        """
-        check_is_fitted(self)
-        return np.asarray(
-            [f"{name}_{i}" for name, c in self.layer_channels_.items() for i in range(c)],
-            dtype=object,
-        )
+    def _feature_names(self):
+        """Feature names ``"<layer>_<channel>"``, in output order."""
+        return [f"{name}_{i}" for name, c in self.layer_channels_.items() for i in range(c)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
         tags.requires_fit = True
         tags.non_deterministic = self.weights is None and self.random_state is None
         return tags
