@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from mvtec_sklearn.datasets import check_image_input, load_images, read_image_size
-from mvtec_sklearn.utils import progress
+from mvtec_sklearn.utils import ImageEstimatorMixin, progress
 
 from ._base import BaseDetector
 from ._maps import LocalizationMixin
@@ -103,7 +103,7 @@ _FEATURIZER_CONSTRAINTS = {
 }
 
 
-class BasePatchDetector(LocalizationMixin, BaseDetector):
+class BasePatchDetector(ImageEstimatorMixin, LocalizationMixin, BaseDetector):
     """Base of the patch detectors: the batch loops over images and patch features.
 
     Subclasses implement ``fit`` (reading the training features from
@@ -206,6 +206,5 @@ class BasePatchDetector(LocalizationMixin, BaseDetector):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
         tags.non_deterministic = self.random_state is None
         return tags
