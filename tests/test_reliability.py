@@ -36,7 +36,7 @@ from mvtec_sklearn.datasets import (
 )
 from mvtec_sklearn.detectors import KNNDetector, PatchCoreDetector
 from tests._data import file_states
-from tests.benchmark._estimators import PixelDeviation
+from tests.benchmark._estimators import PixelDeviation, read_log
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -253,6 +253,34 @@ def test_6_output_names_of_distinct_categories_differ(tmp_path):
     scores = load_scores(out, results)
     assert sorted(scores.category.unique()) == ["cat a", "cat_a"]
     assert len(os.listdir(out / "plots" / "roc")) == 2
+
+
+def test_6_names_that_look_like_numbers_or_missing_values_are_read_back_as_written(
+    tmp_path, monkeypatch
+):
+    # config_id is a 12-digit hex hash: about 1 in 140 look like a number to
+    # pandas ("000123456789", "123e45678901"); categories may be named "NA" or "007"
+    from mvtec_sklearn.benchmark import _planning
+
+    ids = {"NA": "000123456789", "007": "123e45678901"}
+    monkeypatch.setattr(_planning, "_config_id", lambda *args: ids[args[-1]])
+    root = make_mvtec_like(tmp_path / "data", categories=["tile"], n_train=3, n_test_good=2,
+                           n_test_defect=2, image_size=32, random_state=0)
+    shutil.copytree(os.path.join(root, "tile"), os.path.join(root, "007"))
+    os.rename(os.path.join(root, "tile"), os.path.join(root, "NA"))
+    out, log = tmp_path / "out", str(tmp_path / "fits.log")
+    run = lambda: run_benchmark(root, models={"dev": PixelDeviation(size=16, log=log)},  # noqa: E731
+                                out=out, metrics=["image_auroc"])
+    results = run()
+    kept = load_results(out)
+    assert sorted(zip(kept.category, kept.config_id)) == sorted(
+        (c, i) for c, i in ids.items()
+    )
+    scores = load_scores(out, results)
+    assert sorted(scores.category.unique()) == ["007", "NA"]
+    assert len(scores) == 8
+    run()  # both jobs are found finished: nothing is fitted again
+    assert sorted(read_log(log)) == ["007", "NA"]
 
 
 # 7. ------------------------------------------------------------------------------------

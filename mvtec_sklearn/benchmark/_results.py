@@ -51,6 +51,13 @@ RESULT_COLUMNS = [
     "finished_at",
 ]
 
+#: Columns that name a job or an image. They are read back as the text that was
+#: written: a ``config_id`` such as ``"000123456789"`` or ``"123e45678901"`` is no
+#: number, and a category named ``"NA"`` is no missing value.
+_NAME_COLUMNS = ("category", "model", "config_id", "path", "defect_type")
+#: What counts as missing in the other columns (pandas writes NaN as an empty field).
+_MISSING = ["", "nan", "NaN"]
+
 #: Images per row of the anomaly-map figures: the top-scored test images and the
 #: worst-missed defective ones (:func:`mvtec_sklearn.plotting.plot_anomaly_grid`).
 N_OVERLAY = 4
@@ -77,6 +84,16 @@ def _error_summary(exc):
 def _atomic_write_csv(frame, path):
     with atomic_write(path, "w") as fh:
         frame.to_csv(fh, index=False, lineterminator="\n")
+
+
+def _read_table(source, columns):
+    """``pd.read_csv`` of a results or scores table whose header is ``columns``."""
+    return pd.read_csv(
+        source,
+        dtype=dict.fromkeys(_NAME_COLUMNS, str),
+        keep_default_na=False,
+        na_values={c: _MISSING for c in columns if c not in _NAME_COLUMNS},
+    )
 
 
 def _read_rows(path):
@@ -165,7 +182,7 @@ def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([header, *records])
     buffer.seek(0)
-    frame = pd.read_csv(buffer, keep_default_na=True)
+    frame = _read_table(buffer, header)
     frame = frame.reindex(columns=RESULT_COLUMNS)
     return frame.drop_duplicates(
         subset=["category", "model", "config_id"], keep="last"
@@ -208,8 +225,10 @@ def load_scores(out: str | os.PathLike[str], results: pd.DataFrame | None = None
 
 def _read_scores(path):
     try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+        return _read_table(path, header)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"Cannot parse the scores file {path!r}: {exc}") from exc
 
 
