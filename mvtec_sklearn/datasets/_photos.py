@@ -418,14 +418,17 @@ def photos_root(data_home: str | os.PathLike[str] | None = None, **make_kwargs: 
 
     Examples
     --------
-    >>> import tempfile
-    >>> from mvtec_sklearn.datasets import list_categories, photos_root
-    >>> home = tempfile.mkdtemp()
-    >>> root = photos_root(home, categories=["coins"], n_train=2, n_test_good=1,
-    ...                    n_test_defect=2, image_size=32)
-    >>> list_categories(root), photos_root(home, categories=["coins"], n_train=2,
-    ...     n_test_good=1, n_test_defect=2, image_size=32) == root
-    (['coins'], True)
+    The folder also holds ``settings.json``, the arguments it was made with:
+
+    >>> import json, os, tempfile
+    >>> from mvtec_sklearn.datasets import photos_root
+    >>> root = photos_root(tempfile.mkdtemp(), categories=["coins"], n_train=2,
+    ...                    n_test_good=1, n_test_defect=2, image_size=32)
+    >>> os.path.basename(root).startswith("photos-"), sorted(os.listdir(root))
+    (True, ['coins', 'settings.json'])
+    >>> with open(os.path.join(root, "settings.json")) as fh:
+    ...     json.load(fh)["categories"]
+    ['coins']
     """
     return _cached_root(
         "photos",

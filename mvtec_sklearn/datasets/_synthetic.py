@@ -673,9 +673,18 @@ def _jitter(rng, sd=0.015):
     return 0.5 + rng.normal(0, sd), 0.5 + rng.normal(0, sd)
 
 
+def _placed(rng, sd):
+    """The head of an object's parameters: its drawing seed and a centre jittered by ``sd``.
+
+    The centre is drawn first, then the seed; parameters that the caller adds
+    after ``**_placed(rng, sd)`` in its dict display are drawn after both.
+    """
+    cx, cy = _jitter(rng, sd)
+    return {"seed": _seed(rng), "cx": cx, "cy": cy}
+
+
 def _bottle_sample(rng):
-    cx, cy = _jitter(rng, 0.012)
-    return {"seed": _seed(rng), "cx": cx, "cy": cy, "R": rng.uniform(0.4, 0.43), "breaks": ()}
+    return {**_placed(rng, 0.012), "R": rng.uniform(0.4, 0.43), "breaks": ()}
 
 
 def _bottle_draw(n, p):
@@ -716,11 +725,8 @@ _CABLE_COLOURS = (_col(0.2, 0.6, 0.25), _col(0.2, 0.35, 0.75), _col(0.5, 0.33, 0
 
 
 def _cable_sample(rng):
-    cx, cy = _jitter(rng, 0.01)
     return {
-        "seed": _seed(rng),
-        "cx": cx,
-        "cy": cy,
+        **_placed(rng, 0.01),
         "angle": rng.uniform(-0.15, 0.15),
         "R": rng.uniform(0.42, 0.44),
         "order": (0, 1, 2),
@@ -792,11 +798,8 @@ def _cable_modify(kind):
 
 
 def _capsule_sample(rng):
-    cx, cy = _jitter(rng, 0.01)
     return {
-        "seed": _seed(rng),
-        "cx": cx,
-        "cy": cy,
+        **_placed(rng, 0.01),
         "angle": rng.normal(0, 0.02),
         "L": rng.uniform(0.36, 0.38),
         "W": rng.uniform(0.12, 0.13),
@@ -889,11 +892,8 @@ def _hazelnut_draw(n, p):
 
 
 def _metal_nut_sample(rng):
-    cx, cy = _jitter(rng, 0.015)
     return {
-        "seed": _seed(rng),
-        "cx": cx,
-        "cy": cy,
+        **_placed(rng, 0.015),
         "angle": rng.uniform(0, _TWO_PI),
         "R": rng.uniform(0.18, 0.195),
         "bend": None,
@@ -940,11 +940,8 @@ def _metal_nut_flip(rng, p):
 
 
 def _pill_sample(rng):
-    cx, cy = _jitter(rng, 0.01)
     return {
-        "seed": _seed(rng),
-        "cx": cx,
-        "cy": cy,
+        **_placed(rng, 0.01),
         "angle": rng.normal(0, 0.02),
         "a": rng.uniform(0.38, 0.4),
         "b": rng.uniform(0.2, 0.22),
@@ -1055,8 +1052,7 @@ def _screw_damage(one_side):
 
 
 def _toothbrush_sample(rng):
-    cx, cy = _jitter(rng, 0.01)
-    return {"seed": _seed(rng), "cx": cx, "cy": cy, "angle": rng.normal(0, 0.02), "moved": ()}
+    return {**_placed(rng, 0.01), "angle": rng.normal(0, 0.02), "moved": ()}
 
 
 def _toothbrush_draw(n, p):
