@@ -46,7 +46,6 @@ from ._synthetic import (
     _lighting,
     _scratch,
     _spot,
-    _write_category,
     _write_dataset,
 )
 
@@ -395,15 +394,11 @@ def make_mvtec_photos(
     categories = _check_photo_categories(categories)
     random_state = _generator_seed(random_state)
 
-    def write(cat_dir, category):
-        def render(folder, index):
-            return _render_photo(category, folder, index, image_size, random_state)
+    def render(category, folder, index):
+        return _render_photo(category, folder, index, image_size, random_state)
 
-        _write_category(
-            cat_dir, photo_defect_types(category), n_train, n_test_good, n_test_defect, render
-        )
-
-    return _write_dataset(root, categories, overwrite, write)
+    counts = (n_train, n_test_good, n_test_defect)
+    return _write_dataset(root, categories, overwrite, counts, photo_defect_types, render)
 
 
 def photos_root(data_home: str | os.PathLike[str] | None = None, **make_kwargs: Any) -> str:
@@ -418,14 +413,17 @@ def photos_root(data_home: str | os.PathLike[str] | None = None, **make_kwargs: 
 
     Examples
     --------
-    >>> import tempfile
-    >>> from mvtec_sklearn.datasets import list_categories, photos_root
-    >>> home = tempfile.mkdtemp()
-    >>> root = photos_root(home, categories=["coins"], n_train=2, n_test_good=1,
-    ...                    n_test_defect=2, image_size=32)
-    >>> list_categories(root), photos_root(home, categories=["coins"], n_train=2,
-    ...     n_test_good=1, n_test_defect=2, image_size=32) == root
-    (['coins'], True)
+    The folder also holds ``settings.json``, the arguments it was made with:
+
+    >>> import json, os, tempfile
+    >>> from mvtec_sklearn.datasets import photos_root
+    >>> root = photos_root(tempfile.mkdtemp(), categories=["coins"], n_train=2,
+    ...                    n_test_good=1, n_test_defect=2, image_size=32)
+    >>> os.path.basename(root).startswith("photos-"), sorted(os.listdir(root))
+    (True, ['coins', 'settings.json'])
+    >>> with open(os.path.join(root, "settings.json")) as fh:
+    ...     json.load(fh)["categories"]
+    ['coins']
     """
     return _cached_root(
         "photos",

@@ -673,9 +673,18 @@ def _jitter(rng, sd=0.015):
     return 0.5 + rng.normal(0, sd), 0.5 + rng.normal(0, sd)
 
 
+def _placed(rng, sd):
+    """The head of an object's parameters: its drawing seed and a centre jittered by ``sd``.
+
+    The centre is drawn first, then the seed; parameters that the caller adds
+    after ``**_placed(rng, sd)`` in its dict display are drawn after both.
+    """
+    cx, cy = _jitter(rng, sd)
+    return {"seed": _seed(rng), "cx": cx, "cy": cy}
+
+
 def _bottle_sample(rng):
-    cx, cy = _jitter(rng, 0.012)
-    return {"seed": _seed(rng), "cx": cx, "cy": cy, "R": rng.uniform(0.4, 0.43), "breaks": ()}
+    return {**_placed(rng, 0.012), "R": rng.uniform(0.4, 0.43), "breaks": ()}
 
 
 def _bottle_draw(n, p):
@@ -716,11 +725,8 @@ _CABLE_COLOURS = (_col(0.2, 0.6, 0.25), _col(0.2, 0.35, 0.75), _col(0.5, 0.33, 0
 
 
 def _cable_sample(rng):
-    cx, cy = _jitter(rng, 0.01)
     return {
-        "seed": _seed(rng),
-        "cx": cx,
-        "cy": cy,
+        **_placed(rng, 0.01),
         "angle": rng.uniform(-0.15, 0.15),
         "R": rng.uniform(0.42, 0.44),
         "order": (0, 1, 2),
@@ -792,11 +798,8 @@ def _cable_modify(kind):
 
 
 def _capsule_sample(rng):
-    cx, cy = _jitter(rng, 0.01)
     return {
-        "seed": _seed(rng),
-        "cx": cx,
-        "cy": cy,
+        **_placed(rng, 0.01),
         "angle": rng.normal(0, 0.02),
         "L": rng.uniform(0.36, 0.38),
         "W": rng.uniform(0.12, 0.13),
@@ -889,11 +892,8 @@ def _hazelnut_draw(n, p):
 
 
 def _metal_nut_sample(rng):
-    cx, cy = _jitter(rng, 0.015)
     return {
-        "seed": _seed(rng),
-        "cx": cx,
-        "cy": cy,
+        **_placed(rng, 0.015),
         "angle": rng.uniform(0, _TWO_PI),
         "R": rng.uniform(0.18, 0.195),
         "bend": None,
@@ -940,11 +940,8 @@ def _metal_nut_flip(rng, p):
 
 
 def _pill_sample(rng):
-    cx, cy = _jitter(rng, 0.01)
     return {
-        "seed": _seed(rng),
-        "cx": cx,
-        "cy": cy,
+        **_placed(rng, 0.01),
         "angle": rng.normal(0, 0.02),
         "a": rng.uniform(0.38, 0.4),
         "b": rng.uniform(0.2, 0.22),
@@ -1055,8 +1052,7 @@ def _screw_damage(one_side):
 
 
 def _toothbrush_sample(rng):
-    cx, cy = _jitter(rng, 0.01)
-    return {"seed": _seed(rng), "cx": cx, "cy": cy, "angle": rng.normal(0, 0.02), "moved": ()}
+    return {**_placed(rng, 0.01), "angle": rng.normal(0, 0.02), "moved": ()}
 
 
 def _toothbrush_draw(n, p):
@@ -1546,21 +1542,37 @@ def make_mvtec_like(
     categories = _check_categories(categories)
     random_state = _generator_seed(random_state)
 
-    def write(cat_dir, category):
+    def render(category, folder, index):
         size = image_size or _SPECS[category].size
+        return _render(category, folder, index, size, random_state)
 
-        def render(folder, index):
-            return _render(category, folder, index, size, random_state)
-
-        _write_category(
-            cat_dir, sorted(_SPECS[category].defects), n_train, n_test_good, n_test_defect, render
-        )
-
-    return _write_dataset(root, categories, overwrite, write)
+    counts = (n_train, n_test_good, n_test_defect)
+    return _write_dataset(root, categories, overwrite, counts, synthetic_defect_types, render)
 
 
-def _write_dataset(root, categories, overwrite, write_category):
-    """Create ``root`` and call ``write_category(cat_dir, category)`` for each category."""
+def _write_dataset(root, categories, overwrite, counts, defect_types, render):
+    """Write every category's folders under ``root``, the one writer of both generators.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Output folder (created if needed).
+    categories : list of str
+        Checked category names.
+    overwrite : bool
+        Replace category folders that exist; otherwise raise ``FileExistsError``.
+    counts : tuple of int
+        ``(n_train, n_test_good, n_test_defect)`` per category.
+    defect_types : callable
+        ``defect_types(category)``: the category's sorted defect-type names.
+    render : callable
+        ``render(category, folder, index)``: one image (uint8) and its mask
+        (bool, or None for good images).
+
+    Returns
+    -------
+    root : str
+    """
     root = os.fspath(root)
     os.makedirs(root, exist_ok=True)
     for category in categories:
@@ -1571,12 +1583,12 @@ def _write_dataset(root, categories, overwrite, write_category):
                     f"{cat_dir!r} already exists; pass overwrite=True or write to another root."
                 )
             shutil.rmtree(cat_dir)
-        write_category(cat_dir, category)
+        _write_category(cat_dir, category, defect_types(category), *counts, render)
     return root
 
 
-def _write_category(cat_dir, defects, n_train, n_test_good, n_test_defect, render):
-    """Write one category's folders; ``render(folder, index)`` gives an image and its mask."""
+def _write_category(cat_dir, category, defects, n_train, n_test_good, n_test_defect, render):
+    """Write one category's folders; ``render(category, folder, index)`` gives image and mask."""
     per_type = [
         n_test_defect // len(defects) + (i < n_test_defect % len(defects))
         for i in range(len(defects))
@@ -1590,7 +1602,7 @@ def _write_category(cat_dir, defects, n_train, n_test_good, n_test_defect, rende
             mask_dir = os.path.join(cat_dir, "ground_truth", folder.split("/", 1)[1])
             os.makedirs(mask_dir, exist_ok=True)
         for i in range(count):
-            img, mask = render(folder, i)
+            img, mask = render(category, folder, i)
             Image.fromarray(img).save(os.path.join(out_dir, f"{i:03d}.png"), compress_level=1)
             if mask is not None:
                 Image.fromarray(mask.astype(np.uint8) * 255).save(

@@ -24,14 +24,20 @@ def _get_ax(ax, figsize):
     return ax
 
 
-def _check_results(results, metric, required=("category", "model")):
-    if not isinstance(results, pd.DataFrame):
-        raise TypeError(f"results must be a pandas DataFrame, got {type(results).__name__}.")
-    missing = [c for c in (*required, metric) if c not in results.columns]
+def _check_columns(frame, name, required):
+    """Raise unless ``frame`` is a DataFrame holding the ``required`` columns (named ``name``)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}.")
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ValueError(
-            f"results lacks the column(s) {missing}; available columns: {list(results.columns)}."
+            f"{name} lacks the column(s) {missing}; available columns: {list(frame.columns)}."
         )
+
+
+def _check_results(results, metric):
+    """The rows of ``results`` with a finite ``metric`` (made numeric), checked for plotting."""
+    _check_columns(results, "results", ("category", "model", metric))
     values = pd.to_numeric(results[metric], errors="coerce")
     if not np.isfinite(values).any():
         raise ValueError(f"results has no finite value of {metric!r} to plot.")
@@ -210,7 +216,7 @@ def plot_mean_ranks(
     >>> from mvtec_sklearn.plotting import plot_mean_ranks
     >>> results = pd.DataFrame({"category": ["bottle"] * 3 + ["grid"] * 3,
     ...                         "model": ["a", "b", "c"] * 2,
-    ...                         "image_auroc": [0.9, 0.8, 0.7, 0.95, 0.6, 0.7]})
+    ...                         "image_auroc": [0.9, 0.7, 0.8, 0.95, 0.6, 0.7]})
     >>> ax = plot_mean_ranks(results)
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['a', 'c', 'b']
@@ -278,13 +284,7 @@ def plot_roc_curves(
     """
     from sklearn.metrics import RocCurveDisplay
 
-    if not isinstance(scores, pd.DataFrame):
-        raise TypeError(f"scores must be a pandas DataFrame, got {type(scores).__name__}.")
-    missing = [c for c in ("model", "label", "anomaly_score") if c not in scores.columns]
-    if missing:
-        raise ValueError(
-            f"scores lacks the column(s) {missing}; available columns: {list(scores.columns)}."
-        )
+    _check_columns(scores, "scores", ("model", "label", "anomaly_score"))
     if "category" in scores.columns:
         present = list(pd.unique(scores["category"]))
         if category is None:

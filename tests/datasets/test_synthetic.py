@@ -99,6 +99,41 @@ def test_existing_category_needs_overwrite(tmp_path):
     assert len(os.listdir(tmp_path / "wood" / "train" / "good")) == 2
 
 
+def test_placed_draws_the_centre_then_the_seed():
+    from mvtec_sklearn.datasets._synthetic import _placed
+
+    params = _placed(np.random.default_rng(7), 0.02)
+    rng = np.random.default_rng(7)  # the same draws, written out
+    cx, cy = 0.5 + rng.normal(0, 0.02), 0.5 + rng.normal(0, 0.02)
+    assert params == {"seed": int(rng.integers(2**31 - 1)), "cx": cx, "cy": cy}
+    assert list(params) == ["seed", "cx", "cy"]
+
+
+def test_write_dataset_writes_every_category_with_its_counts_and_masks(tmp_path):
+    from mvtec_sklearn.datasets._synthetic import _write_dataset
+
+    calls = []
+
+    def render(category, folder, index):
+        calls.append((category, folder, index))
+        image = np.full((8, 8), len(calls), np.uint8)
+        return image, (None if folder.endswith("good") else image > 0)
+
+    root = _write_dataset(tmp_path / "out", ["a", "b"], False, (2, 1, 3),
+                          lambda category: ["x", "y"], render)
+    assert root == os.fspath(tmp_path / "out") and list_categories(root) == ["a", "b"]
+    test = load_mvtec(root, "b", split="test")
+    assert sorted(test.defect_type) == ["good", "x", "x", "y"]  # 3 defects: x gets the remainder
+    assert len(load_mvtec(root, "a").paths) == 2
+    assert [c for c in calls if c[0] == "a"] == [
+        ("a", "train/good", 0), ("a", "train/good", 1), ("a", "test/good", 0),
+        ("a", "test/x", 0), ("a", "test/x", 1), ("a", "test/y", 0),
+    ]
+    assert read_mask(tmp_path / "out" / "a" / "ground_truth" / "y" / "000_mask.png").all()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        _write_dataset(root, ["a"], False, (1, 0, 0), lambda category: [], render)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -112,6 +112,19 @@ def test_bad_results_raise(results):
         plot_score_heatmap(results.to_dict())
 
 
+def test_check_columns_names_the_frame_and_the_missing_columns():
+    from mvtec_sklearn.plotting._benchmark import _check_columns
+
+    frame = pd.DataFrame({"model": ["a"], "label": [0]})
+    _check_columns(frame, "scores", ("model", "label"))  # complete: no error
+    with pytest.raises(ValueError, match=r"scores lacks the column\(s\) \['anomaly_score'\]"):
+        _check_columns(frame, "scores", ("model", "anomaly_score"))
+    with pytest.raises(TypeError, match="scores must be a pandas DataFrame, got dict"):
+        _check_columns(frame.to_dict(), "scores", ("model",))
+    with pytest.raises(TypeError, match="scores must be a pandas DataFrame"):
+        plot_roc_curves(frame.to_dict())
+
+
 def test_plot_mean_ranks_orders_models_and_tests_them():
     from mvtec_sklearn.plotting import plot_mean_ranks
 
