@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mvtec_sklearn.detectors._nn._search import distance_block, squared_norms
+
 __all__ = ["EXPORTABLE_DETECTORS", "head_for"]
 
 #: What a featurizer pipeline may end with, as named in export errors.
@@ -45,9 +47,9 @@ def _double(array):
 
 
 def _sq_distances(x, train, train_sq):
-    """Squared euclidean distances ``(n, m)``, clipped at 0."""
-    return (torch.addmm(train_sq, x, train.T, alpha=-2.0)
-            + (x * x).sum(dim=1, keepdim=True)).clamp(min=0.0)
+    """Squared euclidean distances ``(n, m)`` in KNNDetector's arithmetic, clipped at 0."""
+    x_sq = squared_norms(x, fold_norms=False)[:, None]
+    return distance_block(x, train, x_sq, train_sq, "sqeuclidean", fold_norms=False).clamp(min=0.0)
 
 
 class KNNHead(nn.Module):
@@ -60,13 +62,13 @@ class KNNHead(nn.Module):
         if self.metric == "cosine":
             train = nn.functional.normalize(train, dim=1)
         self.register_buffer("train_x", train)
-        self.register_buffer("train_sq", (train * train).sum(dim=1))
+        self.register_buffer("train_sq", squared_norms(train, fold_norms=False))
 
     def forward(self, x):
         x = x.float()
         if self.metric == "cosine":
             x = nn.functional.normalize(x, dim=1)
-            dist = (1.0 - x @ self.train_x.T).clamp(min=0.0)
+            dist = distance_block(x, self.train_x, None, None, "cosine", False).clamp(min=0.0)
         else:
             dist = _sq_distances(x, self.train_x, self.train_sq)
         nearest = torch.topk(dist, self.k, dim=1, largest=False, sorted=True).values
@@ -82,7 +84,7 @@ class OneClassSVMHead(nn.Module):
         super().__init__()
         sv = _double(svm.support_vectors_)
         self.register_buffer("sv", sv)
-        self.register_buffer("sv_sq", (sv * sv).sum(dim=1))
+        self.register_buffer("sv_sq", squared_norms(sv, fold_norms=False))
         self.register_buffer("dual_coef", _double(svm.dual_coef_).reshape(-1))
         self.gamma = float(svm._gamma)
 
@@ -99,7 +101,7 @@ class LOFHead(nn.Module):
         train = _double(lof._fit_X)
         self.k = int(lof.n_neighbors_)
         self.register_buffer("train_x", train)
-        self.register_buffer("train_sq", (train * train).sum(dim=1))
+        self.register_buffer("train_sq", squared_norms(train, fold_norms=False))
         self.register_buffer("k_distance", _double(lof._distances_fit_X_[:, self.k - 1]))
         self.register_buffer("lrd", _double(lof._lrd))
 

@@ -69,8 +69,6 @@ class AutoencoderDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
     augment : None, "flip", "default" or callable, default=None
         Training-time augmentation (flips; flips, small rotations and colour
         jitter; or your own function of a batch tensor).
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training images flagged as anomalous by ``predict``.
     {training}
 
     Attributes
@@ -79,14 +77,7 @@ class AutoencoderDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
         The trained network (eval mode).
     history_ : pandas.DataFrame
         Losses per epoch (``epoch``, ``train_loss``, ``val_loss``, ...).
-    n_epochs_, best_epoch_ : int
-        Epochs run and the epoch whose weights were kept.
-    n_channels_ : int
-        1 (grayscale) or 3 (RGB), as in the training images.
-    image_shape_ : tuple of int
-        Working ``(H, W)``.
-    offset_ : float
-        Threshold on ``score_samples`` (see ``contamination``).
+    {fitted}
 
     Examples
     --------
@@ -178,9 +169,6 @@ class AutoencoderDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
             err = err + self.ssim_weight * (1.0 - ssim_map(recon, batch)).mean(dim=1)
         return err
 
-    def _batch_scores(self, module, batch):
-        return self._map_scores(module, batch)
-
     def reconstruct(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
         """Reconstructed images at the working resolution.
 
@@ -213,8 +201,6 @@ class FeatureAutoencoderDetector(VectorInputMixin, BaseTorchDetector):
         Width of the bottleneck.
     dropout : float in [0, 1), default=0.0
         Dropout after each hidden layer during training.
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training samples flagged as anomalous by ``predict``.
     {training}
 
     Attributes
@@ -223,14 +209,7 @@ class FeatureAutoencoderDetector(VectorInputMixin, BaseTorchDetector):
         The trained network (eval mode).
     history_ : pandas.DataFrame
         Losses per epoch.
-    n_epochs_, best_epoch_ : int
-        Epochs run and the epoch whose weights were kept.
-    n_features_in_ : int
-        Number of features.
-    mean_, scale_ : ndarray of shape (n_features_in,)
-        Standardisation of the input.
-    offset_ : float
-        Threshold on ``score_samples``.
+    {fitted}
 
     Examples
     --------
@@ -317,26 +296,15 @@ class FeatureMapAutoencoderDetector(FeatureMapInputMixin, AnomalyMapMixin, BaseT
         Quantile used with ``score_mode="quantile"``.
     smoothing_sigma : float, default=4.0
         Gaussian smoothing, in pixels of the featurizer's input resolution.
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training images flagged as anomalous by ``predict``.
     {training}
 
     Attributes
     ----------
-    featurizer_ : DeepFeaturizer
-        The fitted featurizer.
     module_ : Conv1x1Autoencoder
         The trained network (eval mode).
     history_ : pandas.DataFrame
         Losses per epoch.
-    n_epochs_, best_epoch_ : int
-        Epochs run and the epoch whose weights were kept.
-    feature_shape_ : tuple of int
-        ``(C, h, w)`` of the feature maps.
-    map_shape_ : tuple of int
-        Working resolution of the error maps.
-    offset_ : float
-        Threshold on ``score_samples``.
+    {fitted}
 
     Examples
     --------
@@ -404,7 +372,4 @@ class FeatureMapAutoencoderDetector(FeatureMapInputMixin, AnomalyMapMixin, BaseT
 
     def _error_maps(self, module, batch):
         return (module(batch) - batch).pow(2).mean(dim=1)
-
-    def _batch_scores(self, module, batch):
-        return self._map_scores(module, batch)
 

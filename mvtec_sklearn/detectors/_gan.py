@@ -106,8 +106,6 @@ class GANDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
         working pixels.
     augment : None, "flip", "default" or callable, default=None
         Training-time augmentation.
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training images flagged as anomalous by ``predict``.
     {training}
 
     Attributes
@@ -118,14 +116,7 @@ class GANDetector(ImageInputMixin, AnomalyMapMixin, BaseTorchDetector):
         Losses per epoch: ``train_loss`` (generator), ``train_adversarial``,
         ``train_contextual``, ``train_encoder`` (the latent loss for
         ``"skip"``), ``train_discriminator``, ``val_loss``.
-    n_epochs_, best_epoch_ : int
-        Epochs run and the epoch whose weights were kept.
-    n_channels_ : int
-        1 or 3.
-    image_shape_ : tuple of int
-        Working ``(H, W)``.
-    offset_ : float
-        Threshold on ``score_samples``.
+    {fitted}
 
     Examples
     --------

@@ -7,18 +7,15 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._nn._functional import anomaly_maps
 from ._nn._patch import gaussian_whitening, mahalanobis_distances
-from ._patch_base import _FEATURIZER_CONSTRAINTS, BasePatchDetector
+from ._patch_base import BasePatchDetector
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
-
-    from numpy.typing import ArrayLike
 
 __all__ = ["PaDiMDetector"]
 
@@ -109,7 +106,6 @@ class PaDiMDetector(BasePatchDetector):
 
     _parameter_constraints: dict = {
         **BasePatchDetector._parameter_constraints,
-        **_FEATURIZER_CONSTRAINTS,
         "n_features": [None, Interval(Integral, 1, None, closed="left")],
         "shrinkage": [StrOptions({"ledoit_wolf"}), Interval(Real, 0, None, closed="left")],
     }
@@ -147,24 +143,8 @@ class PaDiMDetector(BasePatchDetector):
         self.random_state = random_state
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(
-        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: None = None
-    ) -> "PaDiMDetector":
-        """Fit the per-position Gaussians on normal training images.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Normal images (uint8 0-255 or float in [0, 1]).
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : PaDiMDetector
-        """
-        source, rng = self._fit_input(X)
+    def _fit(self, source, rng):
+        """Fit the per-position Gaussians; return the training anomaly scores."""
         n = len(source)
         feat_seed = int(rng.randint(0, 2**31 - 1))
 
@@ -196,8 +176,7 @@ class PaDiMDetector(BasePatchDetector):
         del feats
         self.mean_ = mean.cpu().numpy()
         self.whitening_ = whitening.cpu().numpy()
-        self._set_offset(-train_scores.cpu().numpy())
-        return self
+        return train_scores.cpu().numpy()
 
     def _params_on_device(self):
         device = self.featurizer_.device_

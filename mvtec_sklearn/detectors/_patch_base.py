@@ -7,12 +7,13 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING
 
 import torch
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from mvtec_sklearn.datasets import check_image_input, load_images, read_image_size
-from mvtec_sklearn.utils import ImageEstimatorMixin, progress
+from mvtec_sklearn.utils import ImageEstimatorMixin, check_size_pair, progress
 
 from ._base import BaseDetector
 from ._maps import LocalizationMixin
@@ -56,17 +57,6 @@ def _image_batches(source, batch_size, size, verbose=False, desc=None):
         yield start, load_images(part, size=size, channels=3), shape
 
 
-def _network_size(image_size):
-    if isinstance(image_size, Integral):
-        return int(image_size), int(image_size)
-    size = tuple(int(s) for s in image_size)
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(
-            f"image_size must be a positive int or a pair of ints, got {image_size!r}."
-        )
-    return size
-
-
 #: Parameters a patch detector hands on to its DeepFeaturizer as they are.
 _FEATURIZER_PARAMS = ("backbone", "weights", "patch_size", "image_size", "device", "batch_size")
 
@@ -89,45 +79,69 @@ def _image_source(X):
     return paths if paths is not None else array
 
 
-_FEATURIZER_CONSTRAINTS = {
-    "backbone": "no_validation",
-    "weights": [None, str, os.PathLike],
-    "layers": [None, str, list, tuple],
-    "patch_size": [Interval(Integral, 1, None, closed="left")],
-    "smoothing_sigma": [Interval(Real, 0, None, closed="left")],
-    "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
-    "device": "no_validation",
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
-    "random_state": ["random_state"],
-    "verbose": ["verbose"],
-}
-
-
 class BasePatchDetector(ImageEstimatorMixin, LocalizationMixin, BaseDetector):
     """Base of the patch detectors: the batch loops over images and patch features.
 
-    Subclasses implement ``fit`` (reading the training features from
-    :meth:`_feature_batches`), ``_scoring_state()`` (whatever scoring needs
-    once, on the device) and ``_batch_scores(feats, input_size, with_maps,
-    state)``: the image anomaly scores (b,) of a batch of patch features
-    (b, C, h, w) and, when ``with_maps``, its anomaly maps (b, H, W) at the
-    input resolution, as tensors. ``_fitted_attr`` names the attribute that
-    ``fit`` sets last, ``_progress_name`` the progress bars' label.
-    Attributes named in ``_transient_attrs`` (device caches) are dropped when
-    pickling.
+    Subclasses implement ``_fit(source, rng)`` (reading the training
+    features from :meth:`_feature_batches`; see :meth:`fit`),
+    ``_scoring_state()`` (whatever scoring needs once, on the device) and
+    ``_batch_scores(feats, input_size, with_maps, state)``: the image anomaly
+    scores (b,) of a batch of patch features (b, C, h, w) and, when
+    ``with_maps``, its anomaly maps (b, H, W) at the input resolution, as
+    tensors. ``_fitted_attr`` names the attribute that ``fit`` sets last,
+    ``_progress_name`` the progress bars' label. Attributes named in
+    ``_transient_attrs`` (device caches) are dropped when pickling. The
+    parameters that the detectors hand on to their featurizer are validated
+    here.
     """
 
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        "backbone": "no_validation",
+        "weights": [None, str, os.PathLike],
+        "layers": [None, str, list, tuple],
+        "patch_size": [Interval(Integral, 1, None, closed="left")],
+        "smoothing_sigma": [Interval(Real, 0, None, closed="left")],
+        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "device": "no_validation",
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
     _transient_attrs: tuple = ()
     _fitted_attr: str
     _progress_name: str
 
-    def _fit_input(self, X):
-        """The training images (nothing decoded) and the random state of ``fit``.
+    def _fit(self, source, rng) -> np.ndarray:
+        raise NotImplementedError
 
-        Also sets the network's input size from ``image_size``.
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(
+        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: None = None
+    ) -> "BasePatchDetector":
+        """Fit the model of normal patches (see the class description) on training images.
+
+        Sets the network's input size from ``image_size`` and hands the
+        validated images (nothing decoded yet) and a RandomState of
+        ``random_state`` to the detector's ``_fit(source, rng)``, which
+        returns the training images' anomaly scores; those set ``offset_``.
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
+            Normal images (uint8 0-255 or float in [0, 1]).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
         """
-        self._network_size = _network_size(self.image_size)
-        return _image_source(X), check_random_state(self.random_state)
+        self._network_size = check_size_pair(self.image_size, "image_size")
+        train_scores = self._fit(_image_source(X), check_random_state(self.random_state))
+        self._set_offset(-train_scores)
+        return self
 
     def _feature_batches(self, source, featurizer=None, seed=None):
         """Yield ``(start, featurizer, feats, input_size)``, ``batch_size`` images at a time.

@@ -7,20 +7,17 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
 from ._coreset import greedy_coreset
 from ._nn._functional import anomaly_maps
 from ._nn._patch import patch_embeddings, pooling_matrix, reweighted_scores
 from ._nn._search import nearest_neighbors
-from ._patch_base import _FEATURIZER_CONSTRAINTS, BasePatchDetector
+from ._patch_base import BasePatchDetector
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
-
-    from numpy.typing import ArrayLike
 
 __all__ = ["PatchCoreDetector"]
 
@@ -142,7 +139,6 @@ class PatchCoreDetector(BasePatchDetector):
 
     _parameter_constraints: dict = {
         **BasePatchDetector._parameter_constraints,
-        **_FEATURIZER_CONSTRAINTS,
         "coreset_ratio": [Interval(Real, 0, 1, closed="right")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "embedding_dim": [None, Interval(Integral, 1, None, closed="left")],
@@ -187,24 +183,8 @@ class PatchCoreDetector(BasePatchDetector):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(
-        self, X: Sequence[str | os.PathLike[str]] | ArrayLike, y: None = None
-    ) -> "PatchCoreDetector":
-        """Build the memory bank from normal training images.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Normal images (uint8 0-255 or float in [0, 1]).
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : PatchCoreDetector
-        """
-        source, rng = self._fit_input(X)
+    def _fit(self, source, rng):
+        """Build the memory bank; return the training anomaly scores (see Notes)."""
         n = len(source)
         feat_seed, coreset_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
 
@@ -233,8 +213,7 @@ class PatchCoreDetector(BasePatchDetector):
         self.feature_map_shape_ = (d, h, w)
         self.memory_bank_ = bank.cpu().numpy()
         self.coreset_indices_ = indices.cpu().numpy().astype(np.int64)
-        self._set_offset(-train_scores)
-        return self
+        return train_scores
 
     def _pooling(self, featurizer):
         """The channel pooling matrix on the featurizer's device, or None (no pooling)."""

@@ -56,7 +56,9 @@ _IMAGE_PARAMS = {
 
 #: Parameters of every torch-backed detector, documented once here; a subclass's
 #: docstring says ``{training}`` where they go, filled in with its own defaults.
-TRAINING_PARAMS_DOC = """max_epochs : int, default={max_epochs}
+TRAINING_PARAMS_DOC = """contamination : "auto" or float in (0, 0.5], default="auto"
+        Fraction of the training samples flagged as anomalous by ``predict``.
+    max_epochs : int, default={max_epochs}
         Maximum number of passes over the training data.
     batch_size : int, default={batch_size}
         Mini-batch size for training and inference.
@@ -81,6 +83,14 @@ TRAINING_PARAMS_DOC = """max_epochs : int, default={max_epochs}
         scores on the CPU.
     verbose : bool, default=False
         Show a progress bar over epochs with the losses."""
+
+#: Fitted attributes of every torch-backed detector, documented once here; a
+#: subclass's docstring says ``{fitted}`` where they go, after ``module_`` and
+#: ``history_``. ``{input}`` is the ``_input_attrs_doc`` of its input mixin.
+FITTED_ATTRS_DOC = """n_epochs_, best_epoch_ : int
+        Epochs run and the epoch whose weights were kept.
+    {input}offset_ : float
+        Threshold on ``score_samples`` (see ``contamination``)."""
 
 
 @contextmanager
@@ -142,8 +152,13 @@ class BaseTorchDetector(BaseDetector):
         "verbose": ["verbose"],
     }
 
+    #: The fitted attributes that describe the input (numpydoc entries, each
+    #: line after the first indented by 4), set by the input mixins.
+    _input_attrs_doc = ""
+
     def __init_subclass__(cls, **kwargs):
-        """Fill the ``{training}`` block of the docstring with the class's defaults."""
+        """Fill the docstring's ``{training}`` block with the class's defaults and
+        its ``{fitted}`` block with the fitted attributes of its input."""
         super().__init_subclass__(**kwargs)
         doc = cls.__dict__.get("__doc__")
         if doc and "{training}" in doc:
@@ -151,7 +166,11 @@ class BaseTorchDetector(BaseDetector):
                 name: param.default
                 for name, param in inspect.signature(cls.__init__).parameters.items()
             }
-            cls.__doc__ = doc.replace("{training}", TRAINING_PARAMS_DOC.format(**defaults))
+            doc = doc.replace("{training}", TRAINING_PARAMS_DOC.format(**defaults))
+        if doc and "{fitted}" in doc:
+            doc = doc.replace("{fitted}", FITTED_ATTRS_DOC.format(input=cls._input_attrs_doc))
+        if doc:
+            cls.__doc__ = doc
 
     # ------------------------------------------------------------------ hooks
     def _fit_data(self, X):
@@ -366,7 +385,9 @@ class AnomalyMapMixin(LocalizationMixin):
     (bilinear) to the working resolution, smoothed with a Gaussian of
     ``smoothing_sigma`` pixels there (:func:`~._nn._functional.smooth_maps`,
     on the device), and finally resized to the resolution of the input
-    images (:func:`~._nn._functional.resize_maps`, on the CPU).
+    images (:func:`~._nn._functional.resize_maps`, on the CPU). The image
+    anomaly score is, unless the model says otherwise, the reduction of the
+    smoothed map that ``score_mode`` names (``_map_scores``).
     """
 
     if TYPE_CHECKING:  # provided by the detector, its input mixin and BaseTorchDetector
@@ -391,6 +412,10 @@ class AnomalyMapMixin(LocalizationMixin):
     def _map_scores(self, module, batch):
         maps = self._smoothed_maps(module, batch)
         return _reduce_maps(maps, self._map_reduction(), self.quantile)
+
+    def _batch_scores(self, module, batch):
+        """Image anomaly scores: the reduction of the smoothed maps (by default)."""
+        return self._map_scores(module, batch)
 
     def _scores_and_maps(self, X, with_scores):
         """Maps at the input resolution (and scores), ``batch_size`` images at a time.

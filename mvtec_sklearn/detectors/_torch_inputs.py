@@ -55,6 +55,12 @@ class ImageInputMixin(_ImageTags):
     ``_size_multiple()``.
     """
 
+    _input_attrs_doc = """n_channels_ : int
+        1 (grayscale) or 3 (RGB), as in the training images.
+    image_shape_ : tuple of int
+        Working ``(H, W)``.
+    """
+
     if TYPE_CHECKING:  # provided by the detector using the mixin
         image_size: int | tuple[int, int] | None
 
@@ -118,6 +124,16 @@ class FeatureMapInputMixin(_ImageTags):
     working resolution of the anomaly maps (the featurizer's ``image_size``).
     """
 
+    _input_attrs_doc = """featurizer_ : DeepFeaturizer
+        The fitted featurizer.
+    feature_shape_ : tuple of int
+        ``(C, h, w)`` of the feature maps.
+    map_mean_, map_scale_ : ndarray of shape (C,)
+        Per-channel standardisation of the feature maps.
+    map_shape_ : tuple of int
+        Working resolution of the error maps.
+    """
+
     def _fit_data(self, X):
         if self.featurizer is None:
             from ..features import DeepFeaturizer
@@ -171,6 +187,13 @@ class VectorInputMixin:
     other samples of its batch (float32 matrix products do, in the last bits).
     """
 
+    _input_attrs_doc = """n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen during fit, when X had string column names.
+    mean_, scale_ : ndarray of shape (n_features,)
+        Standardisation of the input.
+    """
     _inference_dtype = torch.float64
 
     def _fit_data(self, X):

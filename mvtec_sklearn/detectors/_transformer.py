@@ -123,8 +123,6 @@ class TransformerDetector(
         Gaussian smoothing of the error map, in working pixels.
     augment : None, "flip", "default" or callable, default=None
         Training-time augmentation (``tokens="pixels"`` only).
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training images flagged as anomalous by ``predict``.
     {training}
 
     Attributes
@@ -133,19 +131,7 @@ class TransformerDetector(
         The trained network (eval mode).
     history_ : pandas.DataFrame
         Losses per epoch.
-    n_epochs_, best_epoch_ : int
-        Epochs run and the epoch whose weights were kept.
-    grid_shape_ : tuple of int
-        Token grid ``(h, w)``.
-    token_dim_ : int
-        Length of a token.
-    featurizer_ : DeepFeaturizer
-        The fitted featurizer (``tokens="features"``).
-    error_mean_, error_scale_ : ndarray of shape (h, w) or None
-        Per-location mean and standard deviation of the raw error map on the
-        training images (``normalize_errors=True``), else None.
-    offset_ : float
-        Threshold on ``score_samples``.
+    {fitted}
 
     Examples
     --------
@@ -158,6 +144,25 @@ class TransformerDetector(
     ((8,), (8, 32, 32))
     """
 
+    _input_attrs_doc = """grid_shape_ : tuple of int
+        Token grid ``(h, w)``.
+    token_dim_ : int
+        Length of a token.
+    token_mean_, token_scale_ : ndarray of shape (C,)
+        Per-channel standardisation of the tokens' pixels or feature maps.
+    n_channels_ : int
+        1 or 3, as in the training images (``tokens="pixels"``).
+    image_shape_ : tuple of int
+        Working ``(H, W)`` (``tokens="pixels"``).
+    featurizer_ : DeepFeaturizer
+        The fitted featurizer (``tokens="features"``).
+    feature_shape_, map_shape_ : tuple of int
+        ``(C, h, w)`` of the feature maps and the working resolution of the
+        error maps (``tokens="features"``).
+    error_mean_, error_scale_ : ndarray of shape (h, w) or None
+        Per-location mean and standard deviation of the raw error map on the
+        training images (``normalize_errors=True``), else None.
+    """
     _parameter_constraints: dict = {
         **BaseTorchDetector._parameter_constraints,
         **_IMAGE_PARAMS,
@@ -328,6 +333,3 @@ class TransformerDetector(
         mean = torch.as_tensor(self.error_mean_, device=errors.device, dtype=errors.dtype)
         scale = torch.as_tensor(self.error_scale_, device=errors.device, dtype=errors.dtype)
         return (errors - mean) / scale
-
-    def _batch_scores(self, module, batch):
-        return self._map_scores(module, batch)

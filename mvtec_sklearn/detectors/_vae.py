@@ -115,8 +115,6 @@ class VAEDetector(_ELBOMixin, ImageInputMixin, AnomalyMapMixin, BaseTorchDetecto
         pixels.
     augment : None, "flip", "default" or callable, default=None
         Training-time augmentation.
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training images flagged as anomalous by ``predict``.
     {training}
 
     Attributes
@@ -125,14 +123,7 @@ class VAEDetector(_ELBOMixin, ImageInputMixin, AnomalyMapMixin, BaseTorchDetecto
         The trained network (eval mode).
     history_ : pandas.DataFrame
         Losses per epoch, with ``train_reconstruction`` and ``train_kl``.
-    n_epochs_, best_epoch_ : int
-        Epochs run and the epoch whose weights were kept.
-    n_channels_ : int
-        1 or 3.
-    image_shape_ : tuple of int
-        Working ``(H, W)``.
-    offset_ : float
-        Threshold on ``score_samples``.
+    {fitted}
 
     Examples
     --------
@@ -226,8 +217,6 @@ class FeatureVAEDetector(_ELBOMixin, VectorInputMixin, BaseTorchDetector):
         Weight of the KL term.
     score_mode : {"elbo", "reconstruction", "kl"}, default="elbo"
         Anomaly score: reconstruction + ``beta`` * KL, or one of the terms.
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Fraction of training samples flagged as anomalous by ``predict``.
     {training}
 
     Attributes
@@ -236,14 +225,7 @@ class FeatureVAEDetector(_ELBOMixin, VectorInputMixin, BaseTorchDetector):
         The trained network (eval mode).
     history_ : pandas.DataFrame
         Losses per epoch, with ``train_reconstruction`` and ``train_kl``.
-    n_epochs_, best_epoch_ : int
-        Epochs run and the epoch whose weights were kept.
-    n_features_in_ : int
-        Number of features.
-    mean_, scale_ : ndarray of shape (n_features_in,)
-        Standardisation of the input.
-    offset_ : float
-        Threshold on ``score_samples``.
+    {fitted}
 
     Examples
     --------

@@ -317,9 +317,11 @@ class DeepFeaturizer(ImageTransformer):
         return model.to(self.device_, memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ batches
-    def _batches(self, X):
-        """Yield normalised NCHW float tensors (channels_last) on ``device_``."""
-        paths, array = check_image_input(X)
+    def _batches(self, paths, array):
+        """Yield normalised NCHW float tensors (channels_last) on ``device_``.
+
+        ``paths`` and ``array`` are the output of :func:`check_image_input`.
+        """
         n = n_images(paths, array)
         cuda = self.device_.type == "cuda"
         if paths is not None:
@@ -407,29 +409,18 @@ class DeepFeaturizer(ImageTransformer):
         check_is_fitted(self)
         chunks = []
         with torch.inference_mode():
-            for x in self._batches(X):
+            for x in self._batches(*check_image_input(X)):
                 patches = self._patch_tensor(x).contiguous()
                 chunks.append(patches if return_tensor else patches.cpu().numpy())
         if return_tensor:
             return torch.cat(chunks)
         return np.concatenate(chunks)
 
-    def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
-        """Pooled features, one row per image.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images.
-
-        Returns
-        -------
-        features : ndarray of float32, shape (n, n_features_out)
-        """
-        check_is_fitted(self)
+    def _transform(self, paths, array):
+        """Pooled features, float32 (n, n_features_out): one row per image."""
         chunks = []
         with torch.inference_mode():
-            for x in self._batches(X):
+            for x in self._batches(paths, array):
                 # kept on the device: no synchronisation per batch on CUDA
                 chunks.append(self._pool(self._patch_tensor(x)))
             return torch.cat(chunks).cpu().numpy()

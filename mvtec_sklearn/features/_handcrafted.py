@@ -15,11 +15,10 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy import ndimage
 from sklearn.utils._param_validation import Interval, validate_params
-from sklearn.utils.validation import check_is_fitted
 
 from mvtec_sklearn.datasets import load_images, read_image
 
-from ._input import ImageTransformer, check_image_input, image_slice, n_images
+from ._input import ImageTransformer, image_slice, n_images
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -393,20 +392,8 @@ class HandcraftedFeaturizer(ImageTransformer):
         stats = compute_image_statistics(image, self._groups, self.bins, self.edge_threshold)
         return list(stats.values())
 
-    def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float64]:
-        """Measure every image.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images.
-
-        Returns
-        -------
-        features : ndarray of float64, shape (n, n_features_out)
-        """
-        check_is_fitted(self)
-        paths, array = check_image_input(X)
+    def _transform(self, paths, array):
+        """Measure every image: float64 (n, n_features_out)."""
         rows = Parallel(n_jobs=self.n_jobs)(
             delayed(self._measure)(image_slice(paths, array, i, i + 1))
             for i in range(n_images(paths, array))

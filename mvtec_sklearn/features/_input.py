@@ -17,12 +17,17 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["ImageTransformer", "check_image_input", "image_slice", "n_images"]
+__all__ = ["ImageTransformer", "check_image_input", "image_slice", "image_source", "n_images"]
 
 
 def n_images(paths, array):
     """Number of images in the output of :func:`check_image_input`."""
     return len(paths) if paths is not None else array.shape[0]
+
+
+def image_source(paths, array):
+    """The images of :func:`check_image_input`'s output, in the form :func:`load_images` accepts."""
+    return paths if paths is not None else array
 
 
 def image_slice(paths, array, start, stop):
@@ -35,11 +40,17 @@ class ImageTransformer(ImageEstimatorMixin, TransformerMixin, BaseEstimator):
 
     ``fit`` validates the parameters and ``X`` (paths or an image array) and
     hands the output of :func:`check_image_input` to the subclass's
-    ``_fit(paths, array)``; ``get_feature_names_out`` returns the subclass's
-    ``_feature_names()``, so ``set_output(transform="pandas")`` works.
+    ``_fit(paths, array)``; ``transform`` checks that the transformer is
+    fitted, validates ``X`` the same way and returns the subclass's
+    ``_transform(paths, array)``; ``get_feature_names_out`` returns the
+    subclass's ``_feature_names()``, so ``set_output(transform="pandas")``
+    works.
     """
 
     def _fit(self, paths, array) -> None:
+        raise NotImplementedError
+
+    def _transform(self, paths, array):
         raise NotImplementedError
 
     def _feature_names(self):
@@ -65,6 +76,23 @@ class ImageTransformer(ImageEstimatorMixin, TransformerMixin, BaseEstimator):
         """
         self._fit(*check_image_input(X))
         return self
+
+    def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray:
+        """Transform the images (see the class description for the output).
+
+        Parameters
+        ----------
+        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
+            Images.
+
+        Returns
+        -------
+        features : ndarray of shape (n, n_features_out)
+            One row per image, or one image per image (n, H, W, C) for the
+            pixel transformers with ``flatten=False``.
+        """
+        check_is_fitted(self)
+        return self._transform(*check_image_input(X))
 
     def get_feature_names_out(self, input_features: None = None) -> NDArray[np.object_]:
         """Names of the output features, in output order.

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Literal, cast
+from typing import Literal
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from mvtec_sklearn.datasets import load_images
+from mvtec_sklearn.utils import check_size_pair
 
-from ._input import ImageTransformer, check_image_input, image_slice, n_images
-
-if TYPE_CHECKING:
-    import os
-    from collections.abc import Sequence
-
-    from numpy.typing import ArrayLike, NDArray
+from ._input import ImageTransformer, image_slice, image_source, n_images
 
 __all__ = ["GrayscaleReducer", "ImageLoader"]
 
@@ -110,31 +104,20 @@ class ImageLoader(_PixelTransformer):
     def _fit(self, paths, array):
         """Fix the output shape from the parameters (and the first image)."""
         first = _first_image(paths, array)
-        if self.image_size is None:
-            size = first.shape[1:3]
-        elif isinstance(self.image_size, Integral):
-            size = (self.image_size, self.image_size)
-        else:  # a pair (mypy does not treat int as an Integral)
-            size = tuple(cast("tuple[int, int]", self.image_size))
+        size = (
+            first.shape[1:3]
+            if self.image_size is None
+            else check_size_pair(self.image_size, "image_size")
+        )
         channels = (1 if first.shape[-1] == 1 else 3) if self.channels == "keep" else self.channels
         self.image_shape_ = (int(size[0]), int(size[1]), int(channels))
         self.n_features_out_ = int(np.prod(self.image_shape_))
 
-    def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
-        """Load, convert and resize the images.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images.
-
-        Returns
-        -------
-        pixels : ndarray of float32, shape (n, H*W*C) or (n, H, W, C)
-        """
-        check_is_fitted(self)
-        check_image_input(X)
-        images = load_images(X, size=self.image_shape_[:2], channels=self.image_shape_[2])
+    def _transform(self, paths, array):
+        """Load, convert and resize the images: float32 (n, H*W*C) or (n, H, W, C)."""
+        images = load_images(
+            image_source(paths, array), size=self.image_shape_[:2], channels=self.image_shape_[2]
+        )
         return images.reshape(len(images), -1) if self.flatten else images
 
 
@@ -216,21 +199,9 @@ class GrayscaleReducer(_PixelTransformer):
         height, width = _first_image(paths, array).shape[1:3]
         self.image_shape_ = (int(height), int(width), 1 if self.reduce_ else 3)
 
-    def transform(self, X: Sequence[str | os.PathLike[str]] | ArrayLike) -> NDArray[np.float32]:
-        """Convert the images to 1 or 3 channels.
-
-        Parameters
-        ----------
-        X : sequence of str / os.PathLike, or ndarray of shape (n, H, W[, C])
-            Images of the fitted size.
-
-        Returns
-        -------
-        images : ndarray of float32, shape (n, H, W, C) or (n, H*W*C)
-        """
-        check_is_fitted(self)
-        check_image_input(X)
-        images = load_images(X, channels=self.image_shape_[2])
+    def _transform(self, paths, array):
+        """Convert images of the fitted size to 1 or 3 channels: float32, (n, H, W, C) or rows."""
+        images = load_images(image_source(paths, array), channels=self.image_shape_[2])
         if images.shape[1:] != self.image_shape_:
             raise ValueError(
                 f"Images have shape {images.shape[1:3]} but the reducer was fitted on "

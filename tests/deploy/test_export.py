@@ -85,6 +85,21 @@ def test_exported_scores_and_maps_match(fitted, name, fmt, tmp_path):
             np.testing.assert_allclose(scores, model.score_samples(X), atol=1e-4)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+@pytest.mark.parametrize("method", ["mean", "max"])
+def test_knn_head_scores_as_the_detector_for_every_exportable_metric(metric, method):
+    import torch
+
+    from mvtec_sklearn.deploy._heads import head_for
+
+    rng = np.random.default_rng(1)
+    X, queries = rng.normal(size=(30, 4)), rng.normal(size=(7, 4))
+    det = KNNDetector(n_neighbors=3, method=method, metric=metric, device="cpu").fit(X)
+    head = head_for(det, 4)
+    scores = torch.jit.trace(head, torch.from_numpy(queries))(torch.from_numpy(queries))
+    np.testing.assert_allclose(scores.numpy(), -det.score_samples(queries), rtol=1e-5, atol=1e-6)
+
+
 def test_export_keeps_calibrated_thresholds_and_refuses_others(tmp_path):
     det = CalibratedThresholdDetector(
         PaDiMDetector(weights=None, image_size=32, n_features=10, device="cpu", random_state=0),

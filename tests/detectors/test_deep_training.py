@@ -13,6 +13,7 @@ from sklearn.base import clone
 from mvtec_sklearn.detectors import (
     AutoencoderDetector,
     FeatureAutoencoderDetector,
+    FeatureMapAutoencoderDetector,
     FeatureVAEDetector,
     GANDetector,
     TransformerDetector,
@@ -261,3 +262,46 @@ def test_training_docstring_block_is_filled_for_any_subclass():
     assert "learning_rate : float, default=0.5\n" in Tiny.__doc__
     assert "validation_fraction : float in [0, 1) or None, default=None\n" in Tiny.__doc__
     assert "{training}" not in Tiny.__doc__
+
+
+@pytest.mark.parametrize(
+    "cls, input_attrs",
+    [
+        (AutoencoderDetector, ["n_channels_", "image_shape_"]),
+        (FeatureAutoencoderDetector, ["n_features_in_", "feature_names_in_", "mean_, scale_"]),
+        (FeatureMapAutoencoderDetector, ["featurizer_", "feature_shape_", "map_shape_"]),
+        (FeatureVAEDetector, ["n_features_in_", "feature_names_in_", "mean_, scale_"]),
+        (GANDetector, ["n_channels_", "image_shape_"]),
+        (TransformerDetector, ["grid_shape_", "token_dim_", "featurizer_", "error_mean_"]),
+        (VAEDetector, ["n_channels_", "image_shape_"]),
+    ],
+)
+def test_fitted_attributes_are_documented_once_with_those_of_the_input(cls, input_attrs):
+    doc = cls.__doc__
+    assert "{fitted}" not in doc and "{training}" not in doc
+    attributes = doc[doc.index("Attributes\n"):doc.index("Examples\n")]
+    entries = [line.strip().split(" : ")[0] for line in attributes.splitlines()
+               if line.startswith("    ") and not line.startswith("     ") and " : " in line]
+    assert entries[:3] == ["module_", "history_", "n_epochs_, best_epoch_"]
+    assert entries[-1] == "offset_"
+    for name in input_attrs:
+        assert any(entry.startswith(name) for entry in entries[3:-1]), name
+    assert '    contamination : "auto" or float in (0, 0.5], default="auto"\n' in doc
+
+
+def test_fitted_docstring_block_takes_the_input_mixins_attributes():
+    from mvtec_sklearn.detectors._torch_base import BaseTorchDetector
+    from mvtec_sklearn.detectors._torch_inputs import VectorInputMixin
+
+    class Tiny(VectorInputMixin, BaseTorchDetector):
+        """Tiny.
+
+        Attributes
+        ----------
+        {fitted}
+        """
+
+    assert "{fitted}" not in Tiny.__doc__
+    assert "    n_epochs_, best_epoch_ : int\n" in Tiny.__doc__
+    assert "mean_, scale_ : ndarray of shape (n_features,)\n" in Tiny.__doc__
+    assert Tiny.__doc__.rstrip().endswith("Threshold on ``score_samples`` (see ``contamination``).")

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from mvtec_sklearn.detectors._nn._search import check_features, nearest_neighbors
+from mvtec_sklearn.detectors._nn._search import (
+    check_features,
+    distance_block,
+    nearest_neighbors,
+    squared_norms,
+)
 
 METRICS = {
     "euclidean": lambda q, b: torch.cdist(q, b),
@@ -61,6 +66,22 @@ def test_fold_norms_reproduces_each_callers_arithmetic_bit_for_bit():
     for fold_norms, d2 in ((True, folded), (False, later)):
         dist, _ = nearest_neighbors(q, bank, 1, fold_norms=fold_norms, query_chunk=40)
         assert torch.equal(dist[:, 0], d2.min(dim=1).values.clamp(min=0).sqrt())
+
+
+@pytest.mark.parametrize("metric", sorted(METRICS))
+@pytest.mark.parametrize("fold_norms", [True, False])
+def test_distance_block_is_the_unclipped_distance_of_every_pair(metric, fold_norms):
+    q, bank = _data()
+    euclidean = metric in ("euclidean", "sqeuclidean")
+    q_sq = squared_norms(q, fold_norms)[:, None] if euclidean else None
+    bank_sq = squared_norms(bank, fold_norms) if euclidean else None
+    if metric == "cosine":
+        q, bank = (torch.nn.functional.normalize(x, dim=1) for x in (q, bank))
+    block = distance_block(q, bank, q_sq, bank_sq, metric, fold_norms)
+    expected = METRICS["sqeuclidean" if euclidean else metric](q, bank)  # squared if euclidean
+    np.testing.assert_allclose(block.numpy(), expected.numpy(), atol=1e-12)
+    np.testing.assert_allclose(squared_norms(bank, fold_norms).numpy(),
+                               (bank * bank).sum(dim=1).numpy(), rtol=1e-14)
 
 
 def test_validation():

@@ -10,6 +10,7 @@ import torch
 from scipy import ndimage
 
 from mvtec_sklearn.detectors import PaDiMDetector, PatchCoreDetector
+from mvtec_sklearn.detectors._patch_base import BasePatchDetector
 from mvtec_sklearn.metrics import pixel_auroc
 from tests.conformance import check_image_estimator
 
@@ -243,3 +244,36 @@ def test_smoothing_sigma_and_patch_size(cls):
     assert cls(patch_size=1, **params).fit(X).featurizer_.patch_size == 1
     with pytest.raises(ValueError, match="smoothing_sigma"):
         cls(smoothing_sigma=-1.0, **params).fit(X)
+
+
+class _RecordingPatchDetector(BasePatchDetector):
+    """The smallest patch detector: records what the shared ``fit`` hands to ``_fit``."""
+
+    _fitted_attr = "handed_"
+    _progress_name = "Recording"
+
+    def __init__(self, image_size=8, contamination="auto", random_state=None):
+        self.image_size = image_size
+        self.contamination = contamination
+        self.random_state = random_state
+
+    def _fit(self, source, rng):
+        self.handed_ = (source, self._network_size, rng.randint(1000))
+        return np.arange(len(source), dtype=np.float32)  # training anomaly scores
+
+
+def test_patch_detector_fit_validates_then_hands_images_and_rng_to_the_model():
+    X = np.zeros((4, 6, 6, 3), dtype=np.uint8)
+    det = _RecordingPatchDetector(image_size=(8, 5), random_state=0)
+    assert det.fit(X) is det
+    source, size, draw = det.handed_
+    assert source.shape == X.shape and size == (8, 5)
+    assert draw == np.random.RandomState(0).randint(1000)
+    assert det.offset_ == np.percentile(-np.arange(4.0), 10.0)
+    assert _RecordingPatchDetector(image_size=7).fit(X).handed_[1] == (7, 7)
+    with pytest.raises(ValueError, match="image_size must be a positive int or a pair"):
+        _RecordingPatchDetector(image_size=(8, 0)).fit(X)
+    with pytest.raises(ValueError, match="'contamination' parameter"):
+        _RecordingPatchDetector(contamination=0.9).fit(X)
+    with pytest.raises(ValueError):
+        _RecordingPatchDetector().fit(np.zeros((2, 3)))

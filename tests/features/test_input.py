@@ -6,9 +6,10 @@ from numbers import Integral
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 
-from mvtec_sklearn.features._input import ImageTransformer, image_slice, n_images
+from mvtec_sklearn.features._input import ImageTransformer, image_slice, image_source, n_images
 
 
 class _Sizes(ImageTransformer):
@@ -25,8 +26,9 @@ class _Sizes(ImageTransformer):
     def _feature_names(self):
         return [f"f{i}" for i in range(self.k)]
 
-    def transform(self, X):
-        return np.zeros((len(X), self.k))
+    def _transform(self, paths, array):
+        self.handed_ = (paths, None if array is None else array.shape)
+        return np.zeros((n_images(paths, array), self.k))
 
 
 def test_fit_validates_params_and_input_then_hands_over_paths_or_array(tmp_path):
@@ -46,6 +48,25 @@ def test_fit_validates_params_and_input_then_hands_over_paths_or_array(tmp_path)
         _Sizes().fit(np.zeros((2, 3)))
 
 
+def test_transform_checks_fitted_then_hands_over_the_validated_input(tmp_path):
+    images = np.zeros((3, 4, 4, 3), dtype=np.uint8)
+    est = _Sizes(k=2)
+    with pytest.raises(NotFittedError):
+        est.transform(images)
+    assert est.fit(images).transform(images).shape == (3, 2)
+    assert est.handed_ == (None, (3, 4, 4, 3))
+    path = tmp_path / "a.png"
+    path.touch()
+    est.transform([path])
+    assert est.handed_ == ([str(path)], None)
+    with pytest.raises(FileNotFoundError):
+        est.transform([str(tmp_path / "missing.png")])
+    with pytest.raises(ValueError):
+        est.transform(np.zeros((2, 3)))
+    frame = est.set_output(transform="pandas").transform(images)
+    assert frame.columns.tolist() == ["f0", "f1"]
+
+
 def test_feature_names_are_an_object_array_after_fit():
     est = _Sizes(k=3)
     with pytest.raises(Exception, match="not fitted"):
@@ -60,3 +81,4 @@ def test_batch_helpers_on_paths_and_arrays():
     assert n_images(None, array) == 5 and n_images(["a", "b"], None) == 2
     assert image_slice(None, array, 1, 3).shape == (2, 2, 2)
     assert image_slice(["a", "b", "c"], None, 1, 3) == ["b", "c"]
+    assert image_source(None, array) is array and image_source(["a"], None) == ["a"]
