@@ -22,6 +22,8 @@ subprocess, one at a time, so timings do not share a machine with each other.
   truncated backbone forward on the same training and test images, nothing
   else. No implementation can be faster; anomalib's seconds over it bound
   the speed-up any implementation could reach ("speed-up bound").
+- The image AUROC cell carries the p-value of DeLong's paired test of the
+  two AUROCs on the same test images (``metrics.delong_test``).
 - Both sides' scores and maps are scored here with this package's metrics;
   anomalib's maps (at the network input size) are resized bilinearly to the
   mask resolution, as ours are.
@@ -298,7 +300,7 @@ def anomaly_metrics(y, masks, scores, maps):
 
 def _row_text(row):
     return (f"| {row['dataset']} | {row['category']} | {row['model']} | "
-            f"{row['ours_image']:.3f} / {row['anomalib_image']:.3f} | "
+            f"{row['ours_image']:.3f} / {row['anomalib_image']:.3f} (p {row['delong_p']:.2f}) | "
             f"{row['ours_pixel']:.3f} / {row['anomalib_pixel']:.3f} | "
             f"{row['ours_aupro']:.3f} / {row['anomalib_aupro']:.3f} | "
             f"{row['ours_s']:.1f} / {row['anomalib_s']:.1f} | {row['speedup']:.1f}x | "
@@ -338,6 +340,7 @@ def main(argv=None):
     import pandas as pd
 
     from mvtec_sklearn.datasets import load_masks, load_mvtec, read_image_size
+    from mvtec_sklearn.metrics import delong_test
 
     anomalib_python = ensure_anomalib_venv(args.anomalib_venv)
     data_root = Path(args.data or tempfile.mkdtemp(prefix="parity_"))
@@ -360,18 +363,22 @@ def main(argv=None):
                        "n_features": args.n_features, "batch_size": args.batch_size,
                        "threads": args.threads, "seed": 0}
                 row = {"dataset": dataset, "category": category, "model": model}
+                scores = {}
                 with tempfile.TemporaryDirectory() as tmp:
                     for side, python in (("ours", sys.executable),
                                          ("anomalib", anomalib_python)):
                         res = run_worker(python, side, cfg, tmp)
                         if args.same_channels and "channels" in res:
                             cfg["channels"] = res["channels"].tolist()
+                        scores[side] = res["scores"]
                         m = anomaly_metrics(test.target, masks, res["scores"], res["maps"])
                         row.update({f"{side}_image": m["image_auroc"],
                                     f"{side}_pixel": m["pixel_auroc"], f"{side}_aupro": m["aupro"],
                                     f"{side}_s": float(res["fit_s"] + res["predict_s"])})
                     row["bare_s"] = float(run_worker(sys.executable, "bare", cfg, tmp)["seconds"])
                 row["speedup"] = row["anomalib_s"] / row["ours_s"]
+                row["delong_p"] = delong_test(test.target, scores["ours"],
+                                              scores["anomalib"]).pvalue
                 row["bound"] = row["anomalib_s"] / row["bare_s"]
                 rows.append(row)
                 print(_row_text(row), flush=True)
