@@ -55,8 +55,13 @@ RESULT_COLUMNS = [
 #: written: a ``config_id`` such as ``"000123456789"`` or ``"123e45678901"`` is no
 #: number, and a category named ``"NA"`` is no missing value.
 _NAME_COLUMNS = ("category", "model", "config_id", "path", "defect_type")
+#: Columns of ``scores/<job>.csv`` and of the DataFrame :func:`load_scores` returns.
+_SCORE_COLUMNS = ["category", "model", "config_id", "path", "defect_type", "label",
+                  "anomaly_score"]
 #: What counts as missing in the other columns (pandas writes NaN as an empty field).
-_MISSING = ["", "nan", "NaN"]
+_NA_VALUES = {
+    c: ["", "nan", "NaN"] for c in (*RESULT_COLUMNS, *_SCORE_COLUMNS) if c not in _NAME_COLUMNS
+}
 
 #: Images per row of the anomaly-map figures: the top-scored test images and the
 #: worst-missed defective ones (:func:`mvtec_sklearn.plotting.plot_anomaly_grid`).
@@ -86,14 +91,10 @@ def _atomic_write_csv(frame, path):
         frame.to_csv(fh, index=False, lineterminator="\n")
 
 
-def _read_table(source, columns):
-    """``pd.read_csv`` of a results or scores table whose header is ``columns``."""
-    return pd.read_csv(
-        source,
-        dtype=dict.fromkeys(_NAME_COLUMNS, str),
-        keep_default_na=False,
-        na_values={c: _MISSING for c in columns if c not in _NAME_COLUMNS},
-    )
+def _read_table(source):
+    """``pd.read_csv`` of a results or scores table (names as text, see ``_NAME_COLUMNS``)."""
+    return pd.read_csv(source, dtype=dict.fromkeys(_NAME_COLUMNS, str), keep_default_na=False,
+                       na_values=_NA_VALUES)
 
 
 def _read_rows(path):
@@ -182,7 +183,7 @@ def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([header, *records])
     buffer.seek(0)
-    frame = _read_table(buffer, header)
+    frame = _read_table(buffer)
     frame = frame.reindex(columns=RESULT_COLUMNS)
     return frame.drop_duplicates(
         subset=["category", "model", "config_id"], keep="last"
@@ -212,23 +213,21 @@ def load_scores(out: str | os.PathLike[str], results: pd.DataFrame | None = None
     >>> load_scores(tempfile.mkdtemp()).empty
     True
     """
-    columns = ["category", "model", "config_id", "path", "defect_type", "label", "anomaly_score"]
     folder = os.path.join(os.fspath(out), "scores")
     files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     frames = [_read_scores(os.path.join(folder, f)) for f in files if f.endswith(".csv")]
-    scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    scores = (pd.concat(frames, ignore_index=True) if frames
+              else pd.DataFrame(columns=_SCORE_COLUMNS))
     if results is not None:
         ok = results[results["status"] == "ok"][["category", "model", "config_id"]]
         scores = scores.merge(ok, on=["category", "model", "config_id"], how="inner")
-    return scores.reindex(columns=columns)
+    return scores.reindex(columns=_SCORE_COLUMNS)
 
 
 def _read_scores(path):
     try:
-        with open(path, newline="") as fh:
-            header = next(csv.reader(fh), [])
-        return _read_table(path, header)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
+        return _read_table(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"Cannot parse the scores file {path!r}: {exc}") from exc
 
 
