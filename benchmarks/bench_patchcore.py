@@ -42,7 +42,7 @@ import tempfile
 import time
 
 import numpy as np
-from parity_anomalib import anomaly_metrics, run_worker
+from parity_anomalib import anomaly_metrics, bare_pass, run_worker
 
 def _ours_worker(cfg_path):
     """Fit and predict with PatchCoreDetector; save scores and maps (runs in a subprocess)."""
@@ -141,11 +141,8 @@ def bench_bare_pass(root, category, image_size, batch_size):
     import cProfile
     import pstats
 
-    import torch
-
     from mvtec_sklearn.benchmark import MODEL_REGISTRY
-    from mvtec_sklearn.datasets import load_images, load_mvtec
-    from mvtec_sklearn.features._backbones import check_layers, run_to_layers
+    from mvtec_sklearn.datasets import load_mvtec
 
     train = list(load_mvtec(root, category, "train").paths)
     test = list(load_mvtec(root, category, "test").paths)
@@ -160,21 +157,10 @@ def bench_bare_pass(root, category, image_size, batch_size):
         return det
 
     det = run(detector())  # warm-up; its network serves the bare pass
-    feat = det.featurizer_
-    modules = check_layers(feat.model_, feat.layers_)
-    mean = torch.tensor(feat.mean_).view(1, 3, 1, 1)
-    std = torch.tensor(feat.std_).view(1, 3, 1, 1)
-
-    def bare():
-        with torch.inference_mode():
-            for paths in (train, test):
-                for i in range(0, len(paths), batch_size):
-                    images = load_images(paths[i:i + batch_size], size=image_size, channels=3)
-                    x = torch.from_numpy(images).permute(0, 3, 1, 2)
-                    run_to_layers(feat.model_, modules, feat.layers_, (x - mean) / std)
+    bare = bare_pass(det.featurizer_, image_size, batch_size)
 
     start = _clocks()
-    bare()
+    bare(train, test)
     bare_s = _since(start)
     start = _clocks()
     run(detector())

@@ -90,34 +90,52 @@ def _worker_ours(cfg):
     return result
 
 
-def _worker_bare(cfg):
-    """The bare pass: decode, resize and forward of our truncated backbone on the same images.
+def bare_pass(featurizer, image_size, batch_size):
+    """A function running the bare pass of a fitted ``DeepFeaturizer`` over lists of paths.
 
-    No implementation of either model can be faster than this; ``anomalib_s / bare_s``
-    bounds the speed-up any implementation could reach on the category.
+    The bare pass decodes, resizes and runs the featurizer's truncated backbone
+    forward, nothing else: no implementation of a model on that backbone can
+    be faster. The returned function takes any number of path lists.
+    """
+    import torch
+
+    from mvtec_sklearn.datasets import load_images
+    from mvtec_sklearn.features._backbones import check_layers, run_to_layers
+
+    modules = check_layers(featurizer.model_, featurizer.layers_)
+    mean = torch.tensor(featurizer.mean_).view(1, 3, 1, 1)
+    std = torch.tensor(featurizer.std_).view(1, 3, 1, 1)
+
+    def run(*path_lists):
+        with torch.inference_mode():
+            for paths in path_lists:
+                for i in range(0, len(paths), batch_size):
+                    images = load_images(paths[i:i + batch_size], size=image_size, channels=3)
+                    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+                    run_to_layers(featurizer.model_, modules, featurizer.layers_,
+                                  (x - mean) / std)
+
+    return run
+
+
+def _worker_bare(cfg):
+    """:func:`bare_pass` of the model's backbone on the training and test images.
+
+    ``anomalib_s / bare_s`` bounds the speed-up any implementation could reach
+    on the category.
     """
     import torch
 
     from mvtec_sklearn.benchmark import MODEL_REGISTRY
-    from mvtec_sklearn.datasets import load_images
-    from mvtec_sklearn.features._backbones import check_layers, run_to_layers
 
     torch.set_num_threads(cfg["threads"])
     _, model = MODEL_REGISTRY[cfg["model"]].build(image_size=cfg["image_size"],
                                                   random_state=cfg["seed"])
     model.set_params(device="cpu", batch_size=cfg["batch_size"])
     feat = model.fit(cfg["train"][:2]).featurizer_  # untimed: loads the network
-    modules = check_layers(feat.model_, feat.layers_)
-    mean = torch.tensor(feat.mean_).view(1, 3, 1, 1)
-    std = torch.tensor(feat.std_).view(1, 3, 1, 1)
-    size, step = cfg["image_size"], cfg["batch_size"]
+    run = bare_pass(feat, cfg["image_size"], cfg["batch_size"])
     t0 = time.perf_counter()
-    with torch.inference_mode():
-        for paths in (cfg["train"], cfg["test"]):
-            for i in range(0, len(paths), step):
-                x = torch.from_numpy(load_images(paths[i:i + step], size=size, channels=3))
-                run_to_layers(feat.model_, modules, feat.layers_,
-                              (x.permute(0, 3, 1, 2) - mean) / std)
+    run(cfg["train"], cfg["test"])
     return {"seconds": time.perf_counter() - t0}
 
 
