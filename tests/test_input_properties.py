@@ -54,6 +54,7 @@ def fitted(tmp_path_factory):
         with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mp.setattr(_registry, "DEEP_MAX_EPOCHS", 1)
+            mp.setattr(_registry, "FEATUREMAP_MAX_EPOCHS", 1)
             mp.setattr(_registry, "FEATURE_MAX_EPOCHS", 1)
             for name, spec in MODEL_REGISTRY.items():
                 featurizer, detector = spec.build(image_size=32, random_state=0)

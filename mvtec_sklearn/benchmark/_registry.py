@@ -249,8 +249,16 @@ register_model(
 
 # ---- deep detectors -------------------------------------------------------------------
 
-#: Training budget of the deep image detectors (early stopping on held-out normals).
-DEEP_MAX_EPOCHS = 30
+#: Training of the deep detectors on pixels (early stopping on held-out normals). A
+#: category has a few dozen training images: batches of 4 give 7 optimizer steps an
+#: epoch where batches of 16 gave 2, and a patience of 20 epochs outlasts the plateau
+#: in which these networks first reproduce the mean image (patience 5 stopped them
+#: there, and their maps followed the image content instead of the defects).
+DEEP_MAX_EPOCHS = 60
+DEEP_BATCH_SIZE = 4
+DEEP_PATIENCE = 20
+#: Training budget of the deep detectors on pretrained feature maps.
+FEATUREMAP_MAX_EPOCHS = 30
 #: Training budget of the detectors on pooled features (early stopping on held-out normals).
 FEATURE_MAX_EPOCHS = 100
 
@@ -262,6 +270,8 @@ def _deep(name, image_size=None, random_state=None, **params):
     return getattr(detectors, name)(
         image_size=image_size or 64,
         max_epochs=DEEP_MAX_EPOCHS,
+        batch_size=DEEP_BATCH_SIZE,
+        patience=DEEP_PATIENCE,
         random_state=random_state,
         **params,
     )
@@ -273,7 +283,7 @@ def _on_feature_maps(name, image_size=None, random_state=None, **params):
 
     return getattr(detectors, name)(
         featurizer=_efficientnet_featurizer(image_size),
-        max_epochs=DEEP_MAX_EPOCHS,
+        max_epochs=FEATUREMAP_MAX_EPOCHS,
         random_state=random_state,
         **params,
     )

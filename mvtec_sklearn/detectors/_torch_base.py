@@ -72,7 +72,12 @@ TRAINING_PARAMS_DOC = """contamination : "auto" or float in (0, 0.5], default="a
         validation loss are restored at the end. ``None`` or ``0`` trains
         for ``max_epochs`` epochs without a validation set.
     patience : int, default={patience}
-        Stop after this many epochs without a lower validation loss.
+        Stop after this many epochs without a lower validation loss. An
+        epoch of a few dozen images is only a few optimizer steps: there,
+        use a smaller ``batch_size`` and a larger ``patience`` (the benchmark
+        registry trains its pixel models with ``batch_size=4``,
+        ``max_epochs=60``, ``patience=20``), or training can stop before the
+        network has learned more than the mean image.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU. The fitted model
         pickles on the CPU and runs on whatever ``device`` says at inference.

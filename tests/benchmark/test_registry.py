@@ -108,6 +108,7 @@ def test_every_registry_entry_runs(tiny_root, monkeypatch):
     from mvtec_sklearn.benchmark import _registry, run_benchmark
 
     monkeypatch.setattr(_registry, "DEEP_MAX_EPOCHS", 2)
+    monkeypatch.setattr(_registry, "FEATUREMAP_MAX_EPOCHS", 2)
     monkeypatch.setattr(_registry, "FEATURE_MAX_EPOCHS", 2)
     import torch
 
