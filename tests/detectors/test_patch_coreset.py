@@ -5,10 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mvtec_sklearn.detectors import _coreset
 from mvtec_sklearn.detectors._coreset import greedy_coreset, k_center_greedy, random_projection
+
+
+@pytest.fixture(params=["numpy", "torch"])
+def namespace(request, monkeypatch):
+    """Run the greedy loop in numpy (the CPU's) and in torch (other devices') on the CPU."""
+    if request.param == "torch":
+        monkeypatch.setattr(_coreset, "_array_namespace", lambda device: torch)
+    return request.param
 
 
 def naive_k_center(X, k, start):
@@ -35,7 +44,8 @@ def assert_matches_naive(X, k, start, **kwargs):
                                dist_to_sel.min(1), atol=1e-6)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     n=st.integers(1, 120),
     d=st.integers(1, 12),
@@ -44,7 +54,7 @@ def assert_matches_naive(X, k, start, **kwargs):
     chunk=st.integers(1, 64),
     clustered=st.booleans(),
 )
-def test_k_center_greedy_is_exact(n, d, frac, seed, chunk, clustered):
+def test_k_center_greedy_is_exact(namespace, n, d, frac, seed, chunk, clustered):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))
     if clustered:  # tight clusters make the triangle-inequality pruning skip most points
@@ -52,7 +62,8 @@ def test_k_center_greedy_is_exact(n, d, frac, seed, chunk, clustered):
     assert_matches_naive(X, max(1, int(frac * n)), int(rng.integers(n)), chunk_size=chunk)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     n=st.integers(2, 200),
     d=st.integers(65, 96),
@@ -60,7 +71,8 @@ def test_k_center_greedy_is_exact(n, d, frac, seed, chunk, clustered):
     seed=st.integers(0, 2**31 - 1),
     texture=st.booleans(),
 )
-def test_k_center_greedy_with_principal_bound_is_exact(n, d, frac, seed, texture):
+def test_k_center_greedy_with_principal_bound_is_exact(namespace, n, d, frac, seed,
+                                                       texture):
     """Above 64 features the principal-subspace lower bound prunes; nothing changes."""
     rng = np.random.default_rng(seed)
     if texture:  # one diffuse blob, as texture patches: the triangle test rarely prunes
