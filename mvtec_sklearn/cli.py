@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, NoReturn
 from mvtec_sklearn import __version__
 from mvtec_sklearn._cli_deploy import add_deploy_parsers
 from mvtec_sklearn.benchmark import METRICS
+from mvtec_sklearn.utils import tune_cpu_allocator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -254,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
+    tune_cpu_allocator()  # CPU inference reuses its freed buffers
     if getattr(args, "scheduler", None) is not None and args.backend != "dask":
         parser.error("argument --scheduler: only used with --backend dask")
     try:

@@ -1,5 +1,6 @@
 """Shared helpers: torch device and seeding, progress bars, safe file output, lazy imports, input tags."""
 
+from ._allocator import tune_cpu_allocator
 from ._estimator import ImageEstimatorMixin
 from ._files import (
     atomic_path,
@@ -29,4 +30,5 @@ __all__ = [
     "seed_from_random_state",
     "torch_generator",
     "torch_threads",
+    "tune_cpu_allocator",
 ]

@@ -1,0 +1,71 @@
+"""The C allocator's settings for CPU inference: keep large freed buffers for reuse."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+__all__ = ["tune_cpu_allocator"]
+
+#: ``mallopt`` parameters (glibc's malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+#: The environment variables through which glibc reads the same settings at start-up.
+_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": _M_MMAP_THRESHOLD,
+                "MALLOC_TRIM_THRESHOLD_": _M_TRIM_THRESHOLD}
+
+
+def tune_cpu_allocator(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -> bool:
+    """Make glibc's ``malloc`` keep the large buffers of CPU inference for reuse.
+
+    By default glibc serves every large allocation with a fresh ``mmap`` and
+    returns it to the system when freed, so each activation of a CNN's
+    forward pass on the CPU starts on new pages, and the page faults can cost
+    as much as the arithmetic. Raising the mmap threshold to ``mmap_threshold``
+    bytes (glibc's largest, 32 MiB, by default) and the trim threshold to
+    ``trim_threshold`` bytes lets freed buffers be reused instead. Measured on
+    a 2-core CPU: the forward pass of EfficientNet-Lite0 (to ``_blocks.10``,
+    224 px) over 140 images took 1.2 s instead of 2.2 s.
+
+    It changes the whole process (the process keeps up to ``trim_threshold``
+    bytes of freed memory), so the package never calls it on import: the
+    ``mvtec-sklearn`` command calls it, and scripts may. The same settings
+    are put in the environment (``MALLOC_MMAP_THRESHOLD_``,
+    ``MALLOC_TRIM_THRESHOLD_``, unless already set) so that worker processes
+    started afterwards, such as the benchmark's, use them too.
+
+    Parameters
+    ----------
+    mmap_threshold : int, default=32 MiB
+        Allocations of at least this many bytes get their own ``mmap``.
+    trim_threshold : int, default=1 GiB
+        Freed memory at the top of the heap beyond this many bytes goes back
+        to the system.
+
+    Returns
+    -------
+    bool
+        True when the C library took both settings; False where it is not
+        glibc (macOS, Windows, musl), which changes nothing.
+
+    Examples
+    --------
+    >>> from mvtec_sklearn.utils import tune_cpu_allocator
+    >>> tune_cpu_allocator()  # doctest: +SKIP
+    True
+    """
+    for name, value in (("mmap_threshold", mmap_threshold), ("trim_threshold", trim_threshold)):
+        if not 0 <= int(value) < 2**31:
+            raise ValueError(f"{name} must be in [0, 2**31), got {value}.")
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    values = {_M_MMAP_THRESHOLD: int(mmap_threshold), _M_TRIM_THRESHOLD: int(trim_threshold)}
+    if not all(mallopt(param, value) == 1 for param, value in values.items()):
+        return False
+    for name, param in _ENVIRONMENT.items():
+        os.environ.setdefault(name, str(values[param]))
+    return True
