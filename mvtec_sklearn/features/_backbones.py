@@ -299,6 +299,20 @@ def run_to_layers(model, modules, names, x):
     return outputs
 
 
+def probe_outputs(model, layers, probe, handles=()):
+    """The outputs of ``layers`` on one inference forward of ``probe``.
+
+    ``handles`` (of hooks registered for this forward) are removed afterwards,
+    whatever happens.
+    """
+    try:
+        with torch.inference_mode():
+            return run_to_layers(model, check_layers(model, layers), layers, probe)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def prune_unused(model, layers, probe):
     """Replace every submodule that does not run before the last layer by Identity.
 
@@ -310,12 +324,7 @@ def prune_unused(model, layers, probe):
         m.register_forward_pre_hook(lambda mod, args: called.add(id(mod)))
         for m in model.modules()
     ]
-    try:
-        with torch.inference_mode():
-            reference = run_to_layers(model, check_layers(model, layers), layers, probe)
-    finally:
-        for handle in handles:
-            handle.remove()
+    reference = probe_outputs(model, layers, probe, handles)
 
     def used(module):
         return id(module) in called or any(id(m) in called for m in module.modules())
@@ -327,8 +336,7 @@ def prune_unused(model, layers, probe):
             if not used(child):
                 setattr(pruned_map[id(parent)], child_name, nn.Identity())
     try:
-        with torch.inference_mode():
-            again = run_to_layers(pruned, check_layers(pruned, layers), layers, probe)
+        again = probe_outputs(pruned, layers, probe)
     except Exception:  # a module used outside its own forward (e.g. shared weights)
         return model
     if all(torch.equal(reference[n], again[n]) for n in layers):

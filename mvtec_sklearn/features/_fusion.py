@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ._backbones import check_layers, run_to_layers
+from ._backbones import probe_outputs
 
 __all__ = ["fuse_batch_norms"]
 
@@ -52,12 +52,7 @@ def _conv_bn_pairs(model, layers, probe):
                if isinstance(m, nn.Conv2d)]
     handles += [m.register_forward_pre_hook(before_bn) for m in model.modules()
                 if isinstance(m, nn.BatchNorm2d)]
-    try:
-        with torch.inference_mode():
-            outputs = run_to_layers(model, check_layers(model, layers), layers, probe)
-    finally:
-        for handle in handles:
-            handle.remove()
+    outputs = probe_outputs(model, layers, probe, handles)  # fills pairs
     return list(pairs.values()), outputs
 
 
@@ -108,8 +103,7 @@ def fuse_batch_norms(model, layers, probe):
         setattr(parent, name, nn.Identity())
     fused.requires_grad_(False)
     try:
-        with torch.inference_mode():
-            again = run_to_layers(fused, check_layers(fused, layers), layers, probe)
+        again = probe_outputs(fused, layers, probe)
     except Exception:  # a module reached outside its own forward (e.g. shared weights)
         return model
     for name in layers:
