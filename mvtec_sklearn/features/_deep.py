@@ -30,6 +30,7 @@ from ._backbones import (
     check_layers,
     default_layers,
     load_into,
+    probe_outputs,
     prune_unused,
     run_to_layers,
 )
@@ -305,8 +306,7 @@ class DeepFeaturizer(ImageTransformer):
             load_into(model, state, f"weights={self.weights!r}")
         random_probe = torch.rand(1, 3, *input_size, generator=torch.Generator().manual_seed(0))
         model = fuse_batch_norms(model, layers, random_probe)
-        with torch.inference_mode():
-            outputs = run_to_layers(model, check_layers(model, layers), layers, probe)
+        outputs = probe_outputs(model, layers, probe)
 
         self.layers_ = layers
         self.layer_channels_ = {name: int(outputs[name].shape[1]) for name in layers}
