@@ -313,6 +313,22 @@ def probe_outputs(model, layers, probe, handles=()):
             handle.remove()
 
 
+def _called_or_parent_of_called(model, called):
+    """Ids of the modules in ``called`` and of every module containing one of them."""
+    used = set()
+
+    def visit(module):
+        hit = id(module) in called
+        for child in module.children():
+            hit = visit(child) or hit
+        if hit:
+            used.add(id(module))
+        return hit
+
+    visit(model)
+    return used
+
+
 def prune_unused(model, layers, probe):
     """Replace every submodule that does not run before the last layer by Identity.
 
@@ -326,14 +342,12 @@ def prune_unused(model, layers, probe):
     ]
     reference = probe_outputs(model, layers, probe, handles)
 
-    def used(module):
-        return id(module) in called or any(id(m) in called for m in module.modules())
-
+    used = _called_or_parent_of_called(model, called)
     pruned = copy.deepcopy(model)
     pruned_map = dict(zip(map(id, model.modules()), pruned.modules()))
     for parent in model.modules():
         for child_name, child in parent.named_children():
-            if not used(child):
+            if id(child) not in used:
                 setattr(pruned_map[id(parent)], child_name, nn.Identity())
     try:
         again = probe_outputs(pruned, layers, probe)
