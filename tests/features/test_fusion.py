@@ -1,4 +1,4 @@
-"""Folding batch norms into convolutions: same outputs, and only where it is exact."""
+"""Rewriting networks for inference: same outputs, and only where it is exact."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from mvtec_sklearn.features._fusion import fuse_batch_norms
+from mvtec_sklearn.features._fusion import fuse_for_inference
 
 
 def with_statistics(module, seed=0):
@@ -63,7 +63,7 @@ def outputs(model, x, names):
 def test_folds_a_batch_norm_that_follows_a_convolution_and_keeps_the_outputs():
     model = with_statistics(Stem())
     probe = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    fused = fuse_batch_norms(model, ["bn", "block"], probe)
+    fused = fuse_for_inference(model, ["bn", "block"], probe)
     assert fused is not model
     assert isinstance(fused.bn, nn.Identity)
     # after the pooling, the batch norm does not read a convolution's output: kept
@@ -80,17 +80,77 @@ def test_a_convolution_output_read_elsewhere_is_left_as_it_is():
     model = with_statistics(nn.Sequential(Residual(), nn.ReLU()))
     probe = torch.rand(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     # folding would change the sum that layer "1" reads
-    assert fuse_batch_norms(model, ["1"], probe) is model
+    assert fuse_for_inference(model, ["1"], probe) is model
     # where only the batch norm's own output is read, folding it is exact
-    assert isinstance(fuse_batch_norms(model, ["0.bn"], probe)[0].bn, nn.Identity)
+    assert isinstance(fuse_for_inference(model, ["0.bn"], probe)[0].bn, nn.Identity)
 
 
-def test_a_network_without_batch_norms_is_returned_unchanged():
-    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.ReLU()).eval()
-    assert fuse_batch_norms(model, ["1"], torch.rand(1, 3, 8, 8)) is model
+def test_a_network_with_nothing_to_rewrite_is_returned_unchanged():
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Sigmoid()).eval()
+    assert fuse_for_inference(model, ["1"], torch.rand(1, 3, 8, 8)) is model
+
+
+class SamePadConv(nn.Conv2d):
+    """A convolution padding its input first, as the EfficientNet ports' "SAME" mode does."""
+
+    def __init__(self, *args, pad, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.static_padding = nn.ZeroPad2d(pad)
+
+    def forward(self, x):
+        return nn.functional.conv2d(self.static_padding(x), self.weight, self.bias, self.stride,
+                                    self.padding, self.dilation, self.groups)
+
+
+def test_symmetric_same_padding_moves_into_the_convolution():
+    model = nn.Sequential(SamePadConv(3, 4, 3, pad=(1, 1, 1, 1)),
+                          SamePadConv(4, 4, 3, stride=2, pad=(0, 1, 0, 1))).eval()
+    probe = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    fused = fuse_for_inference(model, ["1"], probe)
+    assert isinstance(fused[0].static_padding, nn.Identity) and fused[0].padding == (1, 1)
+    # asymmetric padding has no conv2d equivalent: kept
+    assert isinstance(fused[1].static_padding, nn.ZeroPad2d) and fused[1].padding == (0, 0)
+    assert isinstance(model[0].static_padding, nn.ZeroPad2d)  # the original is untouched
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(outputs(fused, x, ["1"])["1"], outputs(model, x, ["1"])["1"],
+                               rtol=0, atol=0)
+
+
+class ActivationReadTwice(nn.Module):
+    """The activation's input is also the residual: in place, it would change the sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.act = nn.ReLU()
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return self.conv2(self.act(y)) + y
+
+
+def test_activations_run_in_place_and_only_where_that_is_exact():
+    model = with_statistics(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU6()))
+    probe = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    fused = fuse_for_inference(model, ["2"], probe)
+    assert fused[2].inplace and not model[2].inplace
+    before = probe.clone()
+    fuse_for_inference(model, ["2"], probe)
+    torch.testing.assert_close(probe, before, rtol=0, atol=0)  # the probe is not overwritten
+
+    model = with_statistics(nn.Sequential(ActivationReadTwice()))
+    probe = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    fused = fuse_for_inference(model, ["0"], probe)
+    # the in-place activation is dropped, the batch norm is still folded
+    assert fused is not model and not fused[0].act.inplace
+    assert isinstance(fused[0].bn, nn.Identity)
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(outputs(fused, x, ["0"])["0"], outputs(model, x, ["0"])["0"])
 
 
 def test_training_mode_is_refused():
     with pytest.raises(ValueError, match="eval mode"):
-        fuse_batch_norms(nn.Sequential(nn.Conv2d(3, 2, 3), nn.BatchNorm2d(2)), ["1"],
-                         torch.rand(1, 3, 8, 8))
+        fuse_for_inference(nn.Sequential(nn.Conv2d(3, 2, 3), nn.BatchNorm2d(2)), ["1"],
+                           torch.rand(1, 3, 8, 8))
