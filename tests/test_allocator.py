@@ -62,3 +62,23 @@ def test_a_refused_setting_leaves_the_environment_alone(monkeypatch):
 def test_values_outside_a_c_int_are_refused(kwargs):
     with pytest.raises(ValueError, match="must be in"):
         tune_cpu_allocator(**kwargs)
+
+
+def test_a_threshold_above_the_manuals_limit_falls_back_to_it(monkeypatch):
+    taken = []
+
+    class Libc:
+        @staticmethod
+        def mallopt(param, value):
+            if param == -3 and value > 32 << 20:
+                return 0
+            taken.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert tune_cpu_allocator(mmap_threshold=1 << 28, trim_threshold=1 << 29) is True
+    assert taken == [(-3, 32 << 20), (-1, 1 << 29)]
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == str(32 << 20)
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == str(1 << 29)
