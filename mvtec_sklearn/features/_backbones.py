@@ -313,27 +313,29 @@ def probe_outputs(model, layers, probe, handles=()):
             handle.remove()
 
 
-def _called_or_parent_of_called(model, called):
-    """Ids of the modules in ``called`` and of every module containing one of them."""
-    used = set()
+def _unused_children(module, called):
+    """Whether ``module`` ran, and ``(parent, name, child)`` of its topmost submodules that did not.
 
-    def visit(module):
-        hit = id(module) in called
-        for child in module.children():
-            hit = visit(child) or hit
-        if hit:
-            used.add(id(module))
-        return hit
-
-    visit(model)
-    return used
+    A module ran when it or one of its descendants is in ``called``.
+    """
+    ran = id(module) in called
+    unused = []
+    for name, child in module.named_children():
+        child_ran, below = _unused_children(child, called)
+        if child_ran:
+            ran = True
+            unused += below
+        else:
+            unused.append((module, name, child))
+    return ran, unused
 
 
 def prune_unused(model, layers, probe):
     """Replace every submodule that does not run before the last layer by Identity.
 
-    Returns the pruned copy when it reproduces the hooked outputs on ``probe``
-    exactly, else ``model`` unchanged.
+    ``model`` is changed in place (it is the featurizer's own copy), and
+    changed back unless the pruned network reproduces the hooked outputs on
+    ``probe`` exactly. Returns ``model``.
     """
     called = set()
     handles = [
@@ -341,20 +343,17 @@ def prune_unused(model, layers, probe):
         for m in model.modules()
     ]
     reference = probe_outputs(model, layers, probe, handles)
-
-    used = _called_or_parent_of_called(model, called)
-    pruned = copy.deepcopy(model)
-    pruned_map = dict(zip(map(id, model.modules()), pruned.modules()))
-    for parent in model.modules():
-        for child_name, child in parent.named_children():
-            if id(child) not in used:
-                setattr(pruned_map[id(parent)], child_name, nn.Identity())
+    _, unused = _unused_children(model, called)
+    for parent, name, _child in unused:
+        setattr(parent, name, nn.Identity())
     try:
-        again = probe_outputs(pruned, layers, probe)
+        again = probe_outputs(model, layers, probe)
+        exact = all(torch.equal(reference[n], again[n]) for n in layers)
     except Exception:  # a module used outside its own forward (e.g. shared weights)
-        return model
-    if all(torch.equal(reference[n], again[n]) for n in layers):
-        return pruned
+        exact = False
+    if not exact:
+        for parent, name, child in unused:
+            setattr(parent, name, child)
     return model
 
 

@@ -19,20 +19,14 @@ folded) to ``_blocks.10`` in 0.088 s instead of 0.109 s on the same CPU.
 
 Which batch norms can be folded is observed, not assumed from module names:
 during one probe forward, a ``BatchNorm2d`` whose input is the very tensor
-the previous ``Conv2d`` call returned is paired with that convolution. The
-folded copy is kept only when it reproduces the outputs of the layers read on
-the probe to float rounding: where a convolution's output is also read
-elsewhere (a residual sum, say) and that reaches a layer read, the network
-stays as it is.
+the previous ``Conv2d`` call returned is paired with that convolution.
 """
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from ._backbones import probe_outputs
 
@@ -66,21 +60,25 @@ def _conv_bn_pairs(model, layers, probe):
     return list(pairs.values()), outputs
 
 
-def _fold_batch_norms(pairs, twin, parents):
-    """Fold each observed ``(conv, bn)`` pair of the original into its copy; the count."""
+def _fold_batch_norms(model, pairs, undo):
+    """Fold each observed ``(conv, bn)`` pair; the count. ``undo`` gets the reverse steps."""
+    parents = {id(child): (parent, name) for parent in model.modules()
+               for name, child in parent.named_children()}
     for conv, bn in pairs:
-        conv_copy, bn_copy = twin[id(conv)], twin[id(bn)]
-        folded = fuse_conv_bn_eval(conv_copy, bn_copy)
-        conv_copy.weight, conv_copy.bias = folded.weight, folded.bias
-        parent, name = parents[id(bn_copy)]
+        weight, bias = conv.weight, conv.bias
+        conv.weight, conv.bias = fuse_conv_bn_weights(weight, bias, bn.running_mean,
+                                                      bn.running_var, bn.eps, bn.weight, bn.bias)
+        parent, name = parents[id(bn)]
         setattr(parent, name, nn.Identity())
+        undo.append(lambda c=conv, w=weight, b=bias, p=parent, n=name, m=bn: (
+            setattr(c, "weight", w), setattr(c, "bias", b), setattr(p, n, m)))
     return len(pairs)
 
 
-def _fold_static_padding(pairs, twin, parents):
+def _fold_static_padding(model, pairs, undo):
     """Move symmetric ``static_padding`` into the convolutions' own padding; the count."""
     count = 0
-    for module in twin.values():
+    for module in model.modules():
         pad = getattr(module, "static_padding", None)
         if not (isinstance(module, nn.Conv2d) and isinstance(pad, nn.ZeroPad2d)
                 and module.padding_mode == "zeros" and tuple(module.padding) == (0, 0)):
@@ -89,16 +87,19 @@ def _fold_static_padding(pairs, twin, parents):
         if left == right and top == bottom:
             module.padding = (top, left)
             module.static_padding = nn.Identity()
+            undo.append(lambda m=module, z=pad: (setattr(m, "padding", (0, 0)),
+                                                 setattr(m, "static_padding", z)))
             count += 1
     return count
 
 
-def _activations_in_place(pairs, twin, parents):
+def _activations_in_place(model, pairs, undo):
     """Let every ``ReLU`` and ``Hardtanh`` (``ReLU6``) overwrite its input; the count."""
     count = 0
-    for module in twin.values():
+    for module in model.modules():
         if isinstance(module, (nn.ReLU, nn.Hardtanh)) and not module.inplace:
             module.inplace = True
+            undo.append(lambda m=module: setattr(m, "inplace", False))
             count += 1
     return count
 
@@ -106,17 +107,6 @@ def _activations_in_place(pairs, twin, parents):
 #: The rewrites tried, most first; the first whose outputs agree is kept.
 _REWRITES = ((_fold_batch_norms, _fold_static_padding, _activations_in_place),
              (_fold_batch_norms, _fold_static_padding))
-
-
-def _rewritten(model, rewrites, pairs):
-    """A rewritten deep copy of ``model``, or None where no rewrite applies."""
-    copied = copy.deepcopy(model)
-    twin = dict(zip(map(id, model.modules()), copied.modules()))
-    parents = {id(child): (parent, name) for parent in copied.modules()
-               for name, child in parent.named_children()}
-    if sum(rewrite(pairs, twin, parents) for rewrite in rewrites) == 0:
-        return None
-    return copied.requires_grad_(False)
 
 
 def _agrees(model, layers, probe, reference):
@@ -138,7 +128,8 @@ def fuse_for_inference(model, layers, probe):
     Parameters
     ----------
     model : nn.Module
-        The network in eval mode, with its weights loaded.
+        The network in eval mode, with its weights loaded. It is changed in
+        place.
     layers : sequence of str
         The layers whose outputs must not change.
     probe : tensor of shape (1, 3, H, W)
@@ -148,11 +139,11 @@ def fuse_for_inference(model, layers, probe):
     Returns
     -------
     nn.Module
-        A rewritten copy (each folded ``BatchNorm2d`` and ``static_padding``
-        replaced by ``nn.Identity``) when one reproduces the outputs of
-        ``layers`` on ``probe`` within a relative ``1e-4``: with every rewrite,
-        else without the in-place activations. Otherwise, or when nothing can
-        be rewritten, ``model`` itself.
+        ``model``, rewritten (each folded ``BatchNorm2d`` and
+        ``static_padding`` replaced by ``nn.Identity``) when that reproduces
+        the outputs of ``layers`` on ``probe`` within a relative ``1e-4``:
+        with every rewrite, else without the in-place activations, else
+        none.
 
     Examples
     --------
@@ -168,9 +159,11 @@ def fuse_for_inference(model, layers, probe):
         raise ValueError("Batch norms can only be folded in eval mode.")
     pairs, reference = _conv_bn_pairs(model, layers, probe)
     for rewrites in _REWRITES:
-        rewritten = _rewritten(model, rewrites, pairs)
-        if rewritten is None:
+        undo: list = []
+        if sum(rewrite(model, pairs, undo) for rewrite in rewrites) == 0:
             continue
-        if _agrees(rewritten, layers, probe, reference):
-            return rewritten
+        if _agrees(model, layers, probe, reference):
+            return model
+        for step in reversed(undo):
+            step()
     return model

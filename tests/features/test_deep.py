@@ -454,3 +454,31 @@ def test_patch_size_sets_the_neighbourhood(arrays):
     np.testing.assert_allclose(five[:, :128], expected, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="patch_size must be odd"):
         small(patch_size=2).fit(arrays[:2])
+
+
+class SharedWeights(torch.nn.Module):
+    """``head`` never runs, but its weight is read by the forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.head = torch.nn.Conv2d(4, 4, 1)
+        self.tail = torch.nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        return torch.nn.functional.conv2d(self.conv(x), self.head.weight)
+
+
+def test_pruning_is_undone_where_a_module_that_never_runs_is_still_read():
+    from mvtec_sklearn.features._backbones import prune_unused
+
+    model = SharedWeights().eval()
+    probe = torch.rand(1, 3, 8, 8)
+    assert prune_unused(model, ["conv"], probe) is model
+    assert isinstance(model.head, torch.nn.Identity)  # "conv" is read before head's weight
+    model = SharedWeights().eval()
+    head = model.head
+    # to reach the output of the whole network, head's weight is needed: all pruning is undone
+    sequential = torch.nn.Sequential(model)
+    assert prune_unused(sequential, ["0"], probe) is sequential
+    assert model.head is head and isinstance(model.tail, torch.nn.Conv2d)
