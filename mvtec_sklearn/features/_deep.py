@@ -188,8 +188,8 @@ class DeepFeaturizer(ImageTransformer):
 
     Speed: at ``fit``, every ``BatchNorm2d`` that directly follows a
     convolution is folded into it (36 % less time per batch on
-    EfficientNet-Lite0), symmetric "SAME" zero padding moves into the
-    convolutions, and ``ReLU``/``ReLU6`` run in place (another 19 %); each
+    EfficientNet-Lite0), "SAME" zero padding moves into the convolutions,
+    and ``ReLU``/``ReLU6`` run in place (another 26 %); each
     is kept only where the features agree to float rounding on a random
     probe. ``channels_last`` memory format; on CUDA, pinned host memory and
     non-blocking copies; inference under ``torch.inference_mode``.

@@ -9,13 +9,13 @@
 - **"SAME" zero padding folded into the convolution.** Convolutions that pad
   their input with a ``static_padding`` ``ZeroPad2d`` before calling
   ``conv2d`` (TensorFlow's "SAME" mode in the EfficientNet ports) copy every
-  input once more; where the padding is symmetric, the convolution's own
-  ``padding`` does the same without the copy.
+  input once more; the convolution's own ``padding`` does the same without
+  the copy (see :func:`_fold_static_padding` for the asymmetric case).
 - **Activations in place.** ``ReLU`` and ``ReLU6``/``Hardtanh`` overwrite their
   input instead of allocating a new tensor.
 
 The last two take a batch of 32 images at 224 px through Lite0 (batch norms
-folded) to ``_blocks.10`` in 0.088 s instead of 0.109 s on the same CPU.
+folded) to ``_blocks.10`` in 0.082 s instead of 0.111 s on the same CPU.
 
 Which batch norms can be folded is observed, not assumed from module names:
 during one probe forward, a ``BatchNorm2d`` whose input is the very tensor
@@ -76,20 +76,38 @@ def _fold_batch_norms(model, pairs, undo):
 
 
 def _fold_static_padding(model, pairs, undo):
-    """Move symmetric ``static_padding`` into the convolutions' own padding; the count."""
+    """Move ``static_padding`` into the convolutions' own padding; the count.
+
+    Symmetric padding becomes the convolution's ``padding``. Padding one
+    larger at the end than at the start (``l``, ``l + 1``: "SAME" with an
+    even input and stride 2) becomes ``padding=l + 1`` with a kernel one
+    larger, its first row or column zero: output ``j`` reads the same inputs
+    with the same weights, and the zero tap meets the extra padding.
+    """
     count = 0
     for module in model.modules():
         pad = getattr(module, "static_padding", None)
         if not (isinstance(module, nn.Conv2d) and isinstance(pad, nn.ZeroPad2d)
-                and module.padding_mode == "zeros" and tuple(module.padding) == (0, 0)):
+                and module.padding_mode == "zeros" and tuple(module.padding) == (0, 0)
+                and tuple(module.dilation) == (1, 1)):
             continue
         left, right, top, bottom = pad.padding
-        if left == right and top == bottom:
-            module.padding = (top, left)
-            module.static_padding = nn.Identity()
-            undo.append(lambda m=module, z=pad: (setattr(m, "padding", (0, 0)),
-                                                 setattr(m, "static_padding", z)))
-            count += 1
+        grow_h, grow_w = bottom - top, right - left
+        if grow_h not in (0, 1) or grow_w not in (0, 1):
+            continue
+        weight, kernel_size = module.weight, module.kernel_size
+        if grow_h or grow_w:
+            grown = weight.new_zeros(*weight.shape[:2], weight.shape[2] + grow_h,
+                                     weight.shape[3] + grow_w)
+            grown[:, :, grow_h:, grow_w:] = weight
+            module.weight = nn.Parameter(grown, requires_grad=weight.requires_grad)
+            module.kernel_size = tuple(grown.shape[2:])
+        module.padding = (top + grow_h, left + grow_w)
+        module.static_padding = nn.Identity()
+        undo.append(lambda m=module, z=pad, w=weight, k=kernel_size: (
+            setattr(m, "padding", (0, 0)), setattr(m, "static_padding", z),
+            setattr(m, "weight", w), setattr(m, "kernel_size", k)))
+        count += 1
     return count
 
 
@@ -116,8 +134,9 @@ def _agrees(model, layers, probe, reference):
     except Exception:  # a module reached outside its own forward (e.g. shared weights)
         return False
     return all(
-        torch.allclose(again[name], reference[name], rtol=0.0,
-                       atol=_RTOL * float(reference[name].abs().max()))
+        again[name].shape == reference[name].shape
+        and torch.allclose(again[name], reference[name], rtol=0.0,
+                           atol=_RTOL * float(reference[name].abs().max()))
         for name in layers
     )
 

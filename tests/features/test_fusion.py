@@ -109,18 +109,40 @@ class SamePadConv(nn.Conv2d):
                                     self.padding, self.dilation, self.groups)
 
 
-def test_symmetric_same_padding_moves_into_the_convolution():
-    model = nn.Sequential(SamePadConv(3, 4, 3, pad=(1, 1, 1, 1)),
-                          SamePadConv(4, 4, 3, stride=2, pad=(0, 1, 0, 1))).eval()
+@pytest.mark.parametrize("kernel,stride,pad", [(3, 1, (1, 1, 1, 1)), (3, 2, (0, 1, 0, 1)),
+                                               (5, 2, (1, 2, 1, 2)), (3, 2, (1, 1, 0, 1)),
+                                               (2, 1, (0, 1, 0, 1))])
+def test_same_padding_moves_into_the_convolution(kernel, stride, pad):
+    model = nn.Sequential(SamePadConv(3, 4, kernel, stride=stride, pad=pad)).eval()
     original = copy.deepcopy(model)
     probe = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
-    fused = fuse_for_inference(model, ["1"], probe)
-    assert isinstance(fused[0].static_padding, nn.Identity) and fused[0].padding == (1, 1)
-    # asymmetric padding has no conv2d equivalent: kept
-    assert isinstance(fused[1].static_padding, nn.ZeroPad2d) and fused[1].padding == (0, 0)
+    fused = fuse_for_inference(model, ["0"], probe)
+    assert isinstance(fused[0].static_padding, nn.Identity)
+    # one more at the end than at the start: a kernel one larger, its first row/column zero
+    grow_h, grow_w = pad[3] - pad[2], pad[1] - pad[0]
+    assert fused[0].padding == (pad[2] + grow_h, pad[0] + grow_w)
+    assert fused[0].weight.shape[2:] == (kernel + grow_h, kernel + grow_w)
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(outputs(fused, x, ["1"])["1"], outputs(original, x, ["1"])["1"],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(outputs(fused, x, ["0"])["0"], outputs(original, x, ["0"])["0"])
+
+
+def test_padding_without_a_convolution_equivalent_is_kept():
+    model = nn.Sequential(SamePadConv(3, 4, 3, pad=(0, 2, 0, 2)),
+                          SamePadConv(4, 4, 3, pad=(1, 1, 1, 1), dilation=2)).eval()
+    fused = fuse_for_inference(model, ["1"], torch.rand(1, 3, 16, 16))
+    assert isinstance(fused[0].static_padding, nn.ZeroPad2d) and fused[0].padding == (0, 0)
+    assert isinstance(fused[1].static_padding, nn.ZeroPad2d)  # dilated
+
+
+def test_rejected_padding_folds_are_undone():
+    model = nn.Sequential(SamePadConv(3, 4, 3, stride=2, pad=(0, 1, 0, 1))).eval()
+    weight = model[0].weight
+    model[0].forward = lambda x: model[0].static_padding(x)  # reads the padding only
+    probe = torch.rand(1, 3, 8, 8)
+    fuse_for_inference(model, ["0"], probe)
+    assert isinstance(model[0].static_padding, nn.ZeroPad2d)
+    assert model[0].weight is weight and model[0].kernel_size == (3, 3)
+    assert model[0].padding == (0, 0)
 
 
 class ActivationReadTwice(nn.Module):
