@@ -30,8 +30,9 @@ def tune_cpu_allocator(mmap_threshold: int = 256 << 20, trim_threshold: int = 1 
     activation of EfficientNet-Lite0 on a batch of 32 images at 224 px (154 MB).
     The ``mallopt(3)`` manual gives 32 MiB as the upper limit; glibc 2.36 takes
     more, and where the C library refuses the value, 32 MiB is set instead. Measured on a 2-core CPU: PaDiM's fit and prediction on
-    30 + 30 photos took 0.9 s with these settings, 1.5 s with a 32 MiB
-    threshold, and 1.7 s with glibc's defaults.
+    30 + 30 photos, in a fresh process, took 0.70-0.75 s with these settings,
+    0.99-1.09 s with a 32 MiB threshold and 1.10-1.18 s with glibc's
+    defaults.
 
     It changes the whole process (the process keeps up to ``trim_threshold``
     bytes of freed memory), so the package never calls it on import: the
