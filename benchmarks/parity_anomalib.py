@@ -275,20 +275,30 @@ def _run_worker(kind, cfg_path, out_path):
     np.savez(out_path, **result)
 
 
-def run_worker(python, kind, cfg, tmp, safe=False):
+def run_worker(python, kind, cfg, tmp):
     """Run ``kind`` ("ours", "anomalib" or "bare") on ``cfg`` in a fresh ``python`` process.
 
-    ``safe`` selects :func:`worker_env`'s fallback allocator settings.
-    Returns the worker's outputs (``scores``, ``maps``, ``fit_s``, ``predict_s``,
-    ``maxrss_mb``; anomalib's also ``bank``, the memory-bank size or -1; the bare
-    pass only ``seconds`` and ``maxrss_mb``).
+    An anomalib worker that fails with the tuned allocator settings is run
+    again with :func:`worker_env`'s safe ones. Returns the worker's outputs
+    (``scores``, ``maps``, ``fit_s``, ``predict_s``, ``maxrss_mb``; anomalib's
+    also ``bank``, the memory-bank size or -1; the bare pass only ``seconds``
+    and ``maxrss_mb``) and ``safe``, whether the safe settings were used.
     """
     cfg_path, out = os.path.join(tmp, f"{kind}.json"), os.path.join(tmp, f"{kind}.npz")
     Path(cfg_path).write_text(json.dumps(cfg))
-    subprocess.run([python, os.path.abspath(__file__), "--_worker", kind, cfg_path, out],
-                   check=True, env=worker_env(safe))
+    command = [python, os.path.abspath(__file__), "--_worker", kind, cfg_path, out]
+    safe = False
+    try:
+        subprocess.run(command, check=True, env=worker_env())
+    except subprocess.CalledProcessError:
+        if kind != "anomalib":
+            raise
+        print(f"anomalib's {cfg['model']} failed with the tuned allocator; again with the "
+              "safe one", file=sys.stderr)
+        safe = True
+        subprocess.run(command, check=True, env=worker_env(safe=True))
     with np.load(out) as res:
-        return {k: res[k] for k in res.files}
+        return {**{k: res[k] for k in res.files}, "safe": safe}
 
 
 # ------------------------------------------------------------------ driver
@@ -406,21 +416,14 @@ def main(argv=None):
                        "coreset_ratio": args.coreset_ratio, "n_neighbors": args.n_neighbors,
                        "n_features": args.n_features, "batch_size": args.batch_size,
                        "threads": args.threads, "seed": 0}
-                row = {"dataset": dataset, "category": category, "model": model,
-                       "anomalib_safe": False}
+                row = {"dataset": dataset, "category": category, "model": model}
                 scores = {}
                 with tempfile.TemporaryDirectory() as tmp:
                     for side, python in (("ours", sys.executable),
                                          ("anomalib", anomalib_python)):
-                        try:
-                            res = run_worker(python, side, cfg, tmp)
-                        except subprocess.CalledProcessError:
-                            if side != "anomalib":
-                                raise
-                            print(f"{category} {model}: anomalib failed with the tuned "
-                                  "allocator; again with the safe one", file=sys.stderr)
-                            res = run_worker(python, side, cfg, tmp, safe=True)
-                            row["anomalib_safe"] = True
+                        res = run_worker(python, side, cfg, tmp)
+                        if side == "anomalib":
+                            row["anomalib_safe"] = res["safe"]
                         if args.same_channels and "channels" in res:
                             cfg["channels"] = res["channels"].tolist()
                         scores[side] = res["scores"]
