@@ -59,8 +59,6 @@ TORCH_PAIR = ("torch==2.14.1", "torchvision==0.29.1")
 ANOMALIB = "anomalib==2.7.0"
 LITE0_LAYERS = ["_blocks.4", "_blocks.10"]
 LITE_MEAN, LITE_STD = 0.498, 0.502
-
-
 #: Each worker's address-space limit: a heap that outgrows it fails the worker
 #: instead of drawing the kernel's out-of-memory killer onto the machine.
 WORKER_MEMORY_LIMIT = 12 << 30

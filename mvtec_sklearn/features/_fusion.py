@@ -3,7 +3,7 @@
 - **Batch norms folded into convolutions.** In eval mode a ``BatchNorm2d`` is a
   fixed affine map per channel, so a convolution followed by it is one
   convolution with rescaled weights and a bias
-  (:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`). On EfficientNet-Lite0 up
+  (:func:`torch.nn.utils.fusion.fuse_conv_bn_weights`). On EfficientNet-Lite0 up
   to ``_blocks.10`` at 224 px, a batch of 8 images takes 0.075 s instead of
   0.117 s on a 2-core CPU.
 - **"SAME" zero padding folded into the convolution.** Convolutions that pad

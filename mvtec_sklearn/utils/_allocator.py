@@ -12,7 +12,7 @@ __all__ = ["tune_cpu_allocator"]
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 #: The upper limit of the mmap threshold in the ``mallopt(3)`` manual (64-bit).
-_OLD_GLIBC_MAX_MMAP = 32 << 20
+_MANUAL_MAX_MMAP = 32 << 20
 #: The environment variables through which glibc reads the same settings at start-up.
 _ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": _M_MMAP_THRESHOLD,
                 "MALLOC_TRIM_THRESHOLD_": _M_TRIM_THRESHOLD}
@@ -27,9 +27,10 @@ def tune_cpu_allocator(mmap_threshold: int = 256 << 20, trim_threshold: int = 1 
     as much as the arithmetic. Raising the mmap threshold to ``mmap_threshold``
     bytes and the trim threshold to ``trim_threshold`` bytes lets freed
     buffers be reused instead. The default threshold holds the largest
-    activation of EfficientNet-Lite0 on a batch of 32 images at 224 px (154 MB).
-    The ``mallopt(3)`` manual gives 32 MiB as the upper limit; glibc 2.36 takes
-    more, and where the C library refuses the value, 32 MiB is set instead. Measured on a 2-core CPU: PaDiM's fit and prediction on
+    activation of EfficientNet-Lite0 on a batch of 32 images at 224 px
+    (154 MB). The ``mallopt(3)`` manual gives 32 MiB as the upper limit;
+    glibc 2.36 takes more, and where the C library refuses the value, 32 MiB
+    is set instead. Measured on a 2-core CPU: PaDiM's fit and prediction on
     30 + 30 photos, in a fresh process, took 0.70-0.75 s with these settings,
     0.99-1.09 s with a 32 MiB threshold and 1.10-1.18 s with glibc's
     defaults.
@@ -71,7 +72,7 @@ def tune_cpu_allocator(mmap_threshold: int = 256 << 20, trim_threshold: int = 1 
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     values = {_M_MMAP_THRESHOLD: int(mmap_threshold), _M_TRIM_THRESHOLD: int(trim_threshold)}
     if mallopt(_M_MMAP_THRESHOLD, values[_M_MMAP_THRESHOLD]) != 1:
-        values[_M_MMAP_THRESHOLD] = min(values[_M_MMAP_THRESHOLD], _OLD_GLIBC_MAX_MMAP)
+        values[_M_MMAP_THRESHOLD] = min(values[_M_MMAP_THRESHOLD], _MANUAL_MAX_MMAP)
         if mallopt(_M_MMAP_THRESHOLD, values[_M_MMAP_THRESHOLD]) != 1:
             return False
     if mallopt(_M_TRIM_THRESHOLD, values[_M_TRIM_THRESHOLD]) != 1:
