@@ -385,8 +385,9 @@ def load_images(
         # One file at a time: decoded, converted and resized before the next one is
         # read, so memory follows the output size, not the files' native size.
         # Resized exactly as arrays are resized, so that paths and arrays agree.
-        converted, first = [], None
-        for p in X:
+        # Each image is written into its slot of the output: no list to stack.
+        out, first = None, None
+        for i, p in enumerate(X):
             image = read_image(p, mode=mode)
             if size is None:
                 if first is None:
@@ -396,14 +397,21 @@ def load_images(
                         f"Images have different sizes: {first[0]} ({first[1]!r}) and "
                         f"{image.shape[:2]} ({os.fspath(p)!r}); pass size= to resize them."
                     )
+            image = image.reshape(*image.shape[:2], -1)
+            target = channels
+            if out is not None and channels == "keep":
+                if out.shape[-1] == 1 and image.shape[-1] > 1:  # colour after grayscale
+                    out = np.repeat(out, 3, axis=-1)
+                target = 3 if out.shape[-1] == 3 else "keep"  # grayscale is repeated to RGB
             with torch_threads(1, enabled=size is not None):
-                converted.append(_convert_image(image.reshape(*image.shape[:2], -1), size,
-                                                channels, dtype))
+                if out is None:
+                    converted = _convert_image(image, size, target, dtype)
+                    out = np.empty((len(X), *converted.shape), dtype=converted.dtype)
+                    out[0] = converted
+                else:
+                    _convert_image(image, size, target, dtype, out=out[i])
             del image
-        if channels == "keep" and len({im.shape[-1] for im in converted}) > 1:
-            converted = [np.repeat(im, 3, axis=-1) if im.shape[-1] == 1 else im
-                         for im in converted]
-        return np.stack(converted)
+        return out
 
     if isinstance(X, (str, os.PathLike)):
         raise ValueError(
@@ -459,11 +467,12 @@ def load_images(
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def _convert_image(image, size, channels, dtype) -> np.ndarray:
+def _convert_image(image, size, channels, dtype, out=None) -> np.ndarray:
     """One validated (H, W, C) image -> float (h, w, c) in [0, 1], converted and resized.
 
     Conversion to float and resizing go channel by channel, so that the
-    largest temporary is one float plane of the input image.
+    largest temporary is one float plane of the input image. ``out``, an
+    (h, w, c) array of ``dtype``, receives the result when given.
     """
     # Integer images are scaled by a scalar of the output type, so dtype must be callable here.
     scale = cast("Callable[[float], Any]", dtype)(255.0)
@@ -490,7 +499,8 @@ def _convert_image(image, size, channels, dtype) -> np.ndarray:
     n_src = 1 if gray is not None else n_in
     n_out = 3 if channels == 3 else n_src
     h, w = image.shape[:2] if size is None else size
-    out = np.empty((h, w, n_out), dtype=np.dtype(dtype))
+    if out is None:
+        out = np.empty((h, w, n_out), dtype=np.dtype(dtype))
     for c in range(n_src):
         values = gray if gray is not None else plane(c)
         if (h, w) != values.shape:

@@ -45,3 +45,20 @@ def test_readers_name_the_file_they_cannot_read(files, reader):
 def test_bad_arguments_are_named(files, call, name):
     with pytest.raises(ValueError, match=rf"The '{name}' parameter of \w+ must be"):
         call(files[0])
+
+
+@pytest.mark.parametrize("order", ["gray_first", "colour_first"])
+def test_load_images_of_mixed_grayscale_and_colour_files_is_rgb_in_file_order(tmp_path, order):
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (5, 7), dtype=np.uint8)
+    colour = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    Image.fromarray(colour).save(tmp_path / "c.png")
+    names = ["g", "c", "g"] if order == "gray_first" else ["c", "g", "g"]
+    expected = {"g": np.repeat(gray[..., None], 3, axis=-1), "c": colour}
+    out = load_images([tmp_path / f"{n}.png" for n in names])
+    assert out.shape == (3, 5, 7, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out * 255, np.stack([expected[n] for n in names]), atol=1e-3)
+    resized = load_images([tmp_path / f"{n}.png" for n in names], size=(4, 6))
+    np.testing.assert_allclose(resized, load_images(np.stack([expected[n] for n in names]),
+                                                    size=(4, 6)), atol=1e-6)
