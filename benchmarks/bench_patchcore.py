@@ -219,6 +219,9 @@ def main(argv=None):
     parser.add_argument("--fit-only", action="store_true",
                         help="only fit ours (peak-memory check of a large training set)")
     parser.add_argument("--anomalib-python", default=os.environ.get("ANOMALIB_PYTHON"))
+    parser.add_argument("--anomalib-preload", default=None, metavar="LIBJEMALLOC",
+                        help="run anomalib on this jemalloc library (parity_anomalib.py's "
+                        "option of the same name)")
     parser.add_argument("--root", default=None, help="keep the generated data here; an "
                         "existing category there is reused as is")
     parser.add_argument("--bare-pass", default=None, metavar="CATEGORIES",
@@ -306,7 +309,8 @@ def main(argv=None):
                                                             out["maps"]))
         if args.anomalib_python and not args.fit_only:
             cfg = dict(common, model="patchcore", threads=torch.get_num_threads())
-            out = run_worker(args.anomalib_python, "anomalib", cfg, tmp)
+            out = run_worker(args.anomalib_python, "anomalib", cfg, tmp,
+                             preload=args.anomalib_preload)
             results["anomalib"] = {k: float(out[k]) for k in ("fit_s", "predict_s", "maxrss_mb")}
             results["anomalib"]["bank"] = int(out["bank"])
             results["anomalib"].update(anomaly_metrics(test.target, masks, out["scores"],
