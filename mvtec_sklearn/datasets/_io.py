@@ -386,8 +386,10 @@ def load_images(
         # read, so memory follows the output size, not the files' native size.
         # Resized exactly as arrays are resized, so that paths and arrays agree.
         # Each image is written into its slot of the output: no list to stack.
-        out, first = None, None
-        for i, p in enumerate(X):
+        paths = list(X)
+        out: np.ndarray | None = None
+        first = None
+        for i, p in enumerate(paths):
             image = read_image(p, mode=mode)
             if size is None:
                 if first is None:
@@ -406,11 +408,12 @@ def load_images(
             with torch_threads(1, enabled=size is not None):
                 if out is None:
                     converted = _convert_image(image, size, target, dtype)
-                    out = np.empty((len(X), *converted.shape), dtype=converted.dtype)
+                    out = np.empty((len(paths), *converted.shape), dtype=converted.dtype)
                     out[0] = converted
                 else:
                     _convert_image(image, size, target, dtype, out=out[i])
             del image
+        assert out is not None  # is_path_sequence: at least one path
         return out
 
     if isinstance(X, (str, os.PathLike)):
