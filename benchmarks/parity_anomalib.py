@@ -100,7 +100,8 @@ def worker_env(safe=False, preload=None):
     from mvtec_sklearn.utils import tune_cpu_allocator
 
     tune_cpu_allocator()  # also puts the settings in os.environ for the workers
-    env = {**os.environ, **(SAFE_ALLOCATOR if safe else {})}
+    # no progress bars (anomalib's k-center loop draws one): nothing to print, nothing to time
+    env = {**os.environ, **(SAFE_ALLOCATOR if safe else {}), "TQDM_DISABLE": "1"}
     if preload:
         env.update(LD_PRELOAD=str(preload), MALLOC_CONF=JEMALLOC_CONF)
     return env
